@@ -1,0 +1,5 @@
+import sys
+
+from audiosift.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,46 @@
+"""``audiosift classify``: files or folders in, top-k labels out."""
+
+from __future__ import annotations
+
+import argparse
+
+from audiosift.audio.files import find_audio_files
+from audiosift.cli.common import add_model_arguments, add_output_arguments, load_from_args, with_progress
+from audiosift.cli.output import RecordWriter, open_output
+from audiosift.inference.classifier import source_name
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "classify", help="classify audio files with a pre-trained model",
+        description="Classify audio files (or every audio file under the folders given) and print the "
+                    "top-k labels of each. A file that cannot be read is reported and the others go on; "
+                    "the exit code is 1 if any file failed.")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
+    add_model_arguments(parser)
+    add_output_arguments(parser)
+    parser.add_argument("--sampling-rate", type=int, default=None, help=argparse.SUPPRESS)
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    files = find_audio_files(args.paths)
+    if not files:
+        raise SystemExit(f"audiosift classify: no audio files found under {', '.join(args.paths)}")
+    classifier = load_from_args(args)
+    failures = 0
+    with open_output(args.output) as stream:
+        writer = RecordWriter(stream, args.format)
+        results = classifier.classify_many(files, top_k=args.top_k, batch_size=args.batch_size)
+        for result in with_progress(results, len(files), args.progress):
+            writer.write(result_record(result))
+            failures += not result.ok
+        writer.close()
+    return 1 if failures else 0
+
+
+def result_record(result) -> dict:
+    path = source_name(result.source)
+    if result.ok:
+        return {"path": path, "predictions": result.predictions}
+    return {"path": path, "error": result.error}

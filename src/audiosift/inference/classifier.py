@@ -1,0 +1,136 @@
+"""The object ``audiosift.load`` returns: audio in, top-k ``{"label", "score"}`` out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from audiosift.audio import describe, load_audio
+from audiosift.errors import AudiosiftError, InvalidAudioError
+from audiosift.inference.engine import score_waveforms, top_k_predictions
+from audiosift.inference.options import LoadOptions, check_top_k
+from audiosift.models.base import ClassifierBackend
+
+# How many inputs a batch job decodes ahead of the model: enough to fill batches that group
+# similar lengths, few enough that memory stays bounded on long input lists.
+DECODE_AHEAD_BATCHES = 4
+
+
+@dataclass
+class ItemResult:
+    """One input's outcome in a batch job: predictions, or the error that stopped it."""
+
+    index: int
+    source: Any
+    predictions: list[dict] | None = None
+    error: str | None = None
+    duration_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def is_single_input(audio: Any) -> bool:
+    """A list or tuple is a batch; anything else (path, bytes, array, dict, tensor) is one clip."""
+    return not isinstance(audio, (list, tuple))
+
+
+class Classifier:
+    """Classify clips with a fixed label set (see ``audiosift.load``)."""
+
+    def __init__(self, backend: ClassifierBackend, options: LoadOptions, name: str):
+        self.backend = backend
+        self.options = options
+        self.name = name
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.backend.labels)
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.backend.sampling_rate
+
+    @property
+    def model_id(self) -> str:
+        return self.backend.model_id
+
+    @property
+    def window_seconds(self) -> float | None:
+        return self.backend.window_seconds
+
+    def __repr__(self) -> str:
+        return f"Classifier(model_id={self.model_id!r}, labels={len(self.labels)}, sampling_rate={self.sampling_rate})"
+
+    def __call__(self, audio: Any, *, sampling_rate: int | None = None, top_k: int | None = 5,
+                 batch_size: int | None = None):
+        """Top-k predictions for one clip, or a list of them (same order) for a list of clips."""
+        check_top_k(top_k)
+        clips = [audio] if is_single_input(audio) else list(audio)
+        waveforms = [self.prepare(clip, sampling_rate) for clip in clips]
+        scores = self.scores(waveforms, batch_size)
+        predictions = [top_k_predictions(row, self.backend.labels, top_k) for row in scores]
+        return predictions[0] if is_single_input(audio) else predictions
+
+    def prepare(self, audio: Any, sampling_rate: int | None = None) -> np.ndarray:
+        """Decode one input to mono float32 at the model's rate and check it is long enough."""
+        waveform = load_audio(audio, self.sampling_rate, sampling_rate)
+        if len(waveform) < self.backend.min_samples:
+            raise InvalidAudioError(
+                f"{describe(audio)}: clip is {len(waveform) / self.sampling_rate:.3f} s long; this model "
+                f"needs at least {self.backend.min_samples / self.sampling_rate:.3f} s "
+                f"({self.backend.min_samples} samples at {self.sampling_rate} Hz)"
+            )
+        return waveform
+
+    def scores(self, waveforms: list[np.ndarray], batch_size: int | None = None) -> np.ndarray:
+        """Scores for every label ``(n, len(labels))`` of prepared waveforms, in input order."""
+        if not waveforms:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return score_waveforms(self.backend, waveforms, batch_size or self.options.batch_size)
+
+    def classify_many(self, inputs: Iterable[Any], *, sampling_rate: int | None = None,
+                      top_k: int | None = 5, batch_size: int | None = None) -> Iterator[ItemResult]:
+        """Classify a stream of inputs, yielding one :class:`ItemResult` per input, in order.
+
+        A bad input yields a result with ``error`` set and never stops the others.
+        """
+        check_top_k(top_k)
+        size = batch_size or self.options.batch_size
+        pending: list[ItemResult] = []
+        waveforms: dict[int, np.ndarray] = {}
+        for index, source in enumerate(inputs):
+            result = ItemResult(index, source)
+            try:
+                waveforms[index] = self.prepare(source, sampling_rate)
+                result.duration_s = len(waveforms[index]) / self.sampling_rate
+            except AudiosiftError as error:
+                result.error = str(error)
+            pending.append(result)
+            if len(waveforms) >= size * DECODE_AHEAD_BATCHES:
+                yield from self._finish(pending, waveforms, top_k, size)
+                pending, waveforms = [], {}
+        yield from self._finish(pending, waveforms, top_k, size)
+
+    def _finish(self, pending, waveforms, top_k, batch_size) -> Iterator[ItemResult]:
+        positions = list(waveforms)
+        scores = self.scores([waveforms[p] for p in positions], batch_size)
+        by_index = dict(zip(positions, scores))
+        for result in pending:
+            if result.index in by_index:
+                result.predictions = top_k_predictions(by_index[result.index], self.backend.labels, top_k)
+            yield result
+
+
+def source_name(source: Any) -> str:
+    """The path (or a short description) of an input, for records and reports."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, Mapping) and source.get("path"):
+        return str(source["path"])
+    return describe(source)

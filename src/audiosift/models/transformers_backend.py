@@ -1,0 +1,117 @@
+"""transformers audio-classification models (AST, Wav2Vec2/XLS-R, HuBERT, WavLM, Whisper, ...).
+
+Features are extracted one clip at a time with the model's own feature extractor, exactly as
+``transformers.pipeline("audio-classification")`` does, so scores match it. Batching then only
+stacks those features: clips whose features already have one shape (AST, Whisper: fixed length)
+stack as they are; clips of different lengths are padded only when the feature extractor returns
+an attention mask (the model then ignores the padding); otherwise they run in groups of equal shape,
+because padding would change their scores.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from audiosift.models.base import ClassifierBackend
+
+# A 25 ms analysis window (400 samples at 16 kHz) is the shortest input the spectrogram front
+# ends (AST's Kaldi fbank, Whisper's STFT) are defined on.
+SPECTROGRAM_MIN_SECONDS = 0.025
+
+
+def conv_receptive_field(kernels: Sequence[int], strides: Sequence[int]) -> int:
+    """Samples a conv feature encoder needs for one output frame (400 for wav2vec2's encoder)."""
+    field = 1
+    for kernel, stride in zip(reversed(kernels), reversed(strides)):
+        field = (field - 1) * stride + kernel
+    return field
+
+
+class TransformersBackend(ClassifierBackend):
+    def __init__(self, model, feature_extractor, model_id: str, device, dtype):
+        import torch
+
+        self.model = model.to(device=device, dtype=dtype).eval()
+        self.feature_extractor = feature_extractor
+        self.model_id = model_id
+        self.device = device
+        self.dtype = dtype
+        self._torch = torch
+        config = model.config
+        self.labels = [config.id2label[i] for i in range(config.num_labels)]
+        self.sampling_rate = int(feature_extractor.sampling_rate)
+        self.multi_label = config.problem_type == "multi_label_classification"
+        kernels = getattr(config, "conv_kernel", None)
+        strides = getattr(config, "conv_stride", None)
+        if kernels and strides:
+            self.min_samples = conv_receptive_field(kernels, strides)
+        else:
+            self.min_samples = int(round(SPECTROGRAM_MIN_SECONDS * self.sampling_rate))
+        self.window_seconds = _window_seconds(feature_extractor)
+        self._pads_with_mask = bool(getattr(feature_extractor, "return_attention_mask", False))
+
+    def featurize(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
+        inputs = self.feature_extractor(waveform, sampling_rate=self.sampling_rate, return_tensors="np")
+        return {key: np.asarray(value) for key, value in inputs.items()}
+
+    def collate(self, features):
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for position, item in enumerate(features):
+            groups[_shape_key(item)].append(position)
+        if len(groups) == 1 or not self._pads_with_mask or not _one_varying_axis(groups):
+            return [(positions, _stack([features[i] for i in positions])) for positions in groups.values()]
+        positions = list(range(len(features)))
+        return [(positions, self._pad([features[i] for i in positions]))]
+
+    def _pad(self, items: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        padded = {}
+        for key in items[0]:
+            arrays = [item[key] for item in items]
+            longest = max(array.shape[-1] for array in arrays)
+            value = 0 if key == "attention_mask" else self.feature_extractor.padding_value
+            padded[key] = np.concatenate(
+                [np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, longest - a.shape[-1])], constant_values=value)
+                 for a in arrays]
+            )
+        return padded
+
+    def forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        torch = self._torch
+        inputs = {}
+        for key, array in batch.items():
+            tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+            inputs[key] = tensor.to(self.dtype) if tensor.is_floating_point() else tensor
+        logits = self.model(**inputs).logits.float()
+        scores = logits.sigmoid() if self.multi_label else logits.softmax(-1)
+        return scores.cpu().numpy()
+
+
+def _window_seconds(feature_extractor) -> float | None:
+    name = type(feature_extractor).__name__
+    if name == "ASTFeatureExtractor":  # max_length frames at a 10 ms hop, plus the 25 ms window
+        return round(feature_extractor.max_length * 0.01 + 0.015, 3)
+    if name == "WhisperFeatureExtractor":
+        return float(feature_extractor.chunk_length)
+    return None
+
+
+def _shape_key(item: dict[str, np.ndarray]) -> tuple:
+    return tuple((key, item[key].shape) for key in sorted(item))
+
+
+def _one_varying_axis(groups) -> bool:
+    """True when the shapes differ only along the last (time) axis of every input."""
+    keys = list(groups)
+    first = keys[0]
+    for other in keys[1:]:
+        for (name_a, shape_a), (name_b, shape_b) in zip(first, other):
+            if name_a != name_b or shape_a[:-1] != shape_b[:-1]:
+                return False
+    return True
+
+
+def _stack(items: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {key: np.concatenate([item[key] for item in items]) for key in items[0]}

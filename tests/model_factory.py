@@ -1,0 +1,94 @@
+"""Random-weight models of the seed's architectures, saved with ``save_pretrained``.
+
+``size="tiny"`` builds models small enough for unit tests (a few seconds on 2 cores);
+``size="full"`` rebuilds the seed models' real shapes (``../shared/reference/seed-models.md``) for
+benchmarks, where speed does not depend on the weights' values. Nothing here downloads anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+KEYWORDS = ("backward bed bird cat dog down eight five follow forward four go happy house learn left marvin "
+            "nine no off on one right seven sheila six stop three tree two up visual wow yes zero").split()
+INTENTS = ("abroad address app_error atm_limit balance business_loan card_issues cash_deposit direct_debit "
+           "freeze high_value_payment joint_account latest_transactions pay_bill").split()
+LANGUAGES = ["English", "French", "German", "Spanish", "Afrikaans", "Cantonese Chinese"]
+
+
+def _labels(config_kwargs: dict, labels: list[str]) -> dict:
+    config_kwargs["id2label"] = dict(enumerate(labels))
+    config_kwargs["label2id"] = {label: i for i, label in enumerate(labels)}
+    config_kwargs["num_labels"] = len(labels)
+    return config_kwargs
+
+
+def _save(model, feature_extractor, folder: Path) -> Path:
+    import torch
+
+    torch.manual_seed(0)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    feature_extractor.save_pretrained(folder)
+    return folder
+
+
+def build_ast(folder: Path, size: str = "tiny", labels: list[str] = KEYWORDS) -> Path:
+    import torch
+    from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
+
+    torch.manual_seed(0)
+    shape = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072) \
+        if size == "full" else dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    config = ASTConfig(**_labels(dict(shape, patch_size=16, frequency_stride=10, time_stride=10,
+                                      max_length=128, num_mel_bins=128), labels))
+    extractor = ASTFeatureExtractor(max_length=128, mean=-6.845978, std=5.5654526)
+    return _save(ASTForAudioClassification(config).eval(), extractor, folder)
+
+
+def build_wav2vec2(folder: Path, size: str = "tiny", labels: list[str] = INTENTS) -> Path:
+    """XLS-R shape: layer-norm conv encoder, stable layer norm, attention mask."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
+
+    torch.manual_seed(0)
+    shape = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+                 classifier_proj_size=256) if size == "full" else \
+        dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+             classifier_proj_size=16, conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    config = Wav2Vec2Config(**_labels(dict(shape, feat_extract_norm="layer", do_stable_layer_norm=True,
+                                           conv_bias=True), labels))
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                                         do_normalize=True, return_attention_mask=True)
+    return _save(Wav2Vec2ForSequenceClassification(config).eval(), extractor, folder)
+
+
+def build_hubert(folder: Path, labels: list[str] = INTENTS[:5]) -> Path:
+    """HuBERT base style: group-norm conv encoder and no attention mask (padding would change scores)."""
+    import torch
+    from transformers import HubertConfig, HubertForSequenceClassification, Wav2Vec2FeatureExtractor
+
+    torch.manual_seed(0)
+    config = HubertConfig(**_labels(dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                         intermediate_size=64, classifier_proj_size=16, conv_dim=(32,) * 7,
+                                         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+                                         feat_extract_norm="group"), labels))
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                                         do_normalize=False, return_attention_mask=False)
+    return _save(HubertForSequenceClassification(config).eval(), extractor, folder)
+
+
+def build_whisper(folder: Path, size: str = "tiny", labels: list[str] = LANGUAGES) -> Path:
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForAudioClassification
+
+    torch.manual_seed(0)
+    shape = dict(d_model=1024, encoder_layers=24, encoder_attention_heads=16, encoder_ffn_dim=4096,
+                 decoder_layers=24, decoder_attention_heads=16, decoder_ffn_dim=4096) if size == "full" else \
+        dict(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
+             decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64)
+    config = WhisperConfig(**_labels(dict(shape, num_mel_bins=80, max_source_positions=1500,
+                                          classifier_proj_size=256 if size == "full" else 16), labels))
+    extractor = WhisperFeatureExtractor(feature_size=80)
+    return _save(WhisperForAudioClassification(config).eval(), extractor, folder)
