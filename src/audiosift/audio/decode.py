@@ -74,12 +74,13 @@ def decode(source: AudioInput, sampling_rate: int | None = None) -> tuple[np.nda
                 f"expected a path, encoded bytes, a numpy array or a dict with 'array' and "
                 f"'sampling_rate', got {type(source).__name__}"
             )
+        samples = to_channels_first(array)
         if sampling_rate is None:
             raise InvalidAudioError(
                 f"an audio array needs its sampling rate: pass sampling_rate=... "
                 f"(got {describe(array)} without one)"
             )
-        samples, rate = to_channels_first(array), int(sampling_rate)
+        rate = int(sampling_rate)
     return _validated(samples, rate, describe(source))
 
 

@@ -24,14 +24,18 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    return write_results(load_from_args(args), args)
+
+
+def write_results(classifier, args) -> int:
+    """Classify every file under ``args.paths`` and write one record each; 1 if any file failed."""
     files = find_audio_files(args.paths)
     if not files:
-        raise SystemExit(f"audiosift classify: no audio files found under {', '.join(args.paths)}")
-    classifier = load_from_args(args)
+        raise SystemExit(f"audiosift {args.command}: no audio files found under {', '.join(args.paths)}")
     failures = 0
     with open_output(args.output) as stream:
         writer = RecordWriter(stream, args.format)
-        results = classifier.classify_many(files, top_k=args.top_k, batch_size=args.batch_size)
+        results = classifier.classify_many(files, top_k=args.top_k, batch_size=getattr(args, "batch_size", None))
         for result in with_progress(results, len(files), args.progress):
             writer.write(result_record(result))
             failures += not result.ok

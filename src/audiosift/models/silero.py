@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,9 @@ class SileroSpeechBackend(ClassifierBackend):
 
         self._torch = torch
         self.device = torch.device("cpu")  # a 1.8 MB model: the GPU would only add copies
-        self.model = torch.jit.load(str(silero_model_path()), map_location="cpu").eval()
+        with warnings.catch_warnings():  # torch 2.13 deprecates jit.load; the wheel ships only TorchScript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.model = torch.jit.load(str(silero_model_path()), map_location="cpu").eval()
         self._lock = threading.Lock()  # the TorchScript module keeps recurrent state between calls
 
     def frame_probabilities(self, waveforms: list[np.ndarray]) -> list[np.ndarray]:

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine for audiosift: system packages (apt) and the virtual environment at .venv.
+# Safe to run again: it installs only what is missing, and reinstalls Python packages only when
+# pyproject.toml changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: espeak-ng/sox/ffmpeg make test audio, libportaudio2 backs the microphone,
+# chromium runs the browser tests (Playwright drives it; it never downloads a browser).
+SYSTEM_PACKAGES="espeak-ng sox libsox-fmt-all ffmpeg libportaudio2 chromium"
+missing=""
+for package in $SYSTEM_PACKAGES; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+  echo "setup: installing system packages:$missing"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.audiosift-installed"
+wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+  echo "setup: installing Python packages into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  # torch is pinned: 2.13.0 installs from a local CPU wheel here; an unpinned torch pulls a CUDA build of GBs.
+  .venv/bin/python -m pip install -q "torch==2.13.0"
+  .venv/bin/python -m pip install -q -e ".[all,dev]"
+  echo "$wanted" > "$stamp"
+fi

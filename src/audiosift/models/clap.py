@@ -1,0 +1,173 @@
+"""CLAP (contrastive language-audio pretraining): an audio tower and a text tower that map clips and
+sentences into one embedding space, as ``transformers.ClapModel`` implements them.
+
+What this module adds to the model, and why:
+- Audio features are made exactly as ``pipeline("zero-shot-audio-classification")`` makes them
+  (the model's own ``ClapFeatureExtractor``, one clip at a time, float64 mel, cast to the model's
+  dtype), so scores match it. Clips reach the extractor already resampled to 48 kHz (the pipeline
+  assumes 48 kHz and silently misreads any other rate).
+- Clips never exceed the model's 10 s window: longer clips are cut into fixed windows here
+  (:func:`window_starts`), so the extractor's ``rand_trunc`` random crop is never used and the
+  same file gives the same embedding on every run. A clip's embedding is the mean of its windows'
+  (unit-length) embeddings, re-normalised to unit length.
+- Every CLAP input is a fixed-size mel spectrogram (shorter clips are repeated and padded to 10 s),
+  so any number of windows runs through the audio tower in one batch without changing results.
+- ``get_audio_features`` / ``get_text_features`` return an output object in transformers 5 (the
+  embedding is its ``pooler_output``, already L2-normalised); older versions return the tensor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from audiosift.errors import UnsupportedModelError
+from audiosift.inference.engine import single_threaded_blas
+
+# Files whose content decides the text embeddings: the weights, the tokenizer, and the configs.
+FINGERPRINT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "tokenizer*", "vocab*", "merges.txt",
+                        "config.json", "processor_config.json", "special_tokens_map.json")
+HUB_SNAPSHOT = re.compile(r"^[0-9a-f]{40}$")  # .../snapshots/<commit>/ in a Hugging Face cache
+HASH_CHUNK_BYTES = 1 << 20
+
+
+def window_starts(n_samples: int, window: int) -> list[int]:
+    """Start offsets of the windows covering a clip of ``n_samples``.
+
+    A clip that fits in one window is one window (the model repeat-pads it, as the pipeline does).
+    A longer clip gets back-to-back windows; the last one is aligned to the clip's end, so every
+    window holds ``window`` samples of real audio (it may overlap the one before) and no window is
+    mostly padding. Example: 25 s with a 10 s window -> starts at 0, 10 and 15 s.
+    """
+    if n_samples <= window:
+        return [0]
+    starts = list(range(0, n_samples - window, window))
+    starts.append(n_samples - window)
+    return starts
+
+
+def _pooled(output):
+    """The embedding tensor of ``get_*_features`` (an output object in transformers 5)."""
+    return output.pooler_output if hasattr(output, "pooler_output") else output
+
+
+class ClapTowers:
+    """A loaded CLAP model with its feature extractor and tokenizer (see module docstring)."""
+
+    def __init__(self, location: str, model_id: str, device, dtype):
+        import torch
+        from transformers import AutoFeatureExtractor, AutoTokenizer, ClapModel
+
+        self._torch = torch
+        self.location = str(location)
+        self.model_id = model_id
+        self.device = device
+        self.dtype = dtype
+        try:
+            self.model = ClapModel.from_pretrained(location, trust_remote_code=False).to(device=device, dtype=dtype)
+        except (ValueError, TypeError, OSError) as error:
+            raise UnsupportedModelError(f"{model_id!r} could not be loaded as a CLAP model: {error}") from error
+        self.model.eval()
+        self.feature_extractor = AutoFeatureExtractor.from_pretrained(location, trust_remote_code=False)
+        self.tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
+        self.sampling_rate = int(self.feature_extractor.sampling_rate)
+        self.window_samples = int(self.feature_extractor.nb_max_samples)
+        self.window_seconds = self.window_samples / self.sampling_rate
+        # The scale the model multiplies audio-text cosine similarities by to get logits_per_audio.
+        self.logit_scale = float(self.model.logit_scale_a.detach().float().exp())
+        self.embedding_size = int(self.model.config.projection_dim)
+        self._fingerprint: str | None = None
+
+    # -- audio -------------------------------------------------------------------------------
+
+    def featurize(self, window: np.ndarray) -> dict[str, np.ndarray]:
+        """Model inputs for one window of at most ``window_samples`` (mono float32, 48 kHz)."""
+        inputs = self.feature_extractor([window], sampling_rate=self.sampling_rate, return_tensors="np")
+        return {"input_features": np.asarray(inputs["input_features"], dtype=np.float32),
+                "is_longer": np.asarray(inputs["is_longer"], dtype=bool)}
+
+    def embed_windows(self, windows: Sequence[np.ndarray], batch_size: int) -> np.ndarray:
+        """Unit-length audio embeddings ``(len(windows), embedding_size)``, in order."""
+        torch = self._torch
+        embeddings = np.zeros((len(windows), self.embedding_size), dtype=np.float32)
+        for start in range(0, len(windows), batch_size):
+            with single_threaded_blas():
+                features = [self.featurize(w) for w in windows[start : start + batch_size]]
+            features_tensor = torch.from_numpy(np.concatenate([f["input_features"] for f in features]))
+            is_longer = torch.from_numpy(np.concatenate([f["is_longer"] for f in features]))
+            with torch.inference_mode():
+                output = self.model.get_audio_features(
+                    input_features=features_tensor.to(self.device, self.dtype), is_longer=is_longer.to(self.device))
+                embeddings[start : start + len(features)] = _pooled(output).float().cpu().numpy()
+        return embeddings
+
+    def embed_clips(self, waveforms: Sequence[np.ndarray], batch_size: int) -> np.ndarray:
+        """One unit-length embedding per clip; clips longer than the window are averaged over windows."""
+        windows: list[np.ndarray] = []
+        owners: list[int] = []
+        for clip_index, waveform in enumerate(waveforms):
+            for start in window_starts(len(waveform), self.window_samples):
+                windows.append(waveform[start : start + self.window_samples])
+                owners.append(clip_index)
+        window_embeddings = self.embed_windows(windows, batch_size)
+        embeddings = np.zeros((len(waveforms), self.embedding_size), dtype=np.float32)
+        counts = np.bincount(owners, minlength=len(waveforms))
+        np.add.at(embeddings, owners, window_embeddings)
+        multi = counts > 1  # a single window is already unit length: keep it bit-identical
+        if multi.any():
+            embeddings[multi] = normalize_rows(embeddings[multi])
+        return embeddings
+
+    # -- text --------------------------------------------------------------------------------
+
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Unit-length text embeddings ``(len(texts), embedding_size)`` for prompts as given."""
+        torch = self._torch
+        embeddings = np.zeros((len(texts), self.embedding_size), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            tokens = self.tokenizer(list(texts[start : start + batch_size]), padding=True, return_tensors="pt")
+            with torch.inference_mode():
+                output = self.model.get_text_features(
+                    input_ids=tokens["input_ids"].to(self.device),
+                    attention_mask=tokens["attention_mask"].to(self.device))
+            embeddings[start : start + len(tokens["input_ids"])] = _pooled(output).float().cpu().numpy()
+        return embeddings
+
+    # -- identity ----------------------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """What the text embeddings depend on: the hub commit, or a hash of the model's files.
+
+        A Hugging Face cache snapshot folder is named by its commit, which pins every file. A local
+        folder has no such name, so its weights, tokenizer and config files are hashed (once, lazily:
+        ~1 s for CLAP's 600 MB). The dtype is part of it: float16 embeddings differ from float32 ones.
+        """
+        if self._fingerprint is None:
+            folder = Path(self.location)
+            if HUB_SNAPSHOT.match(folder.name) and folder.parent.name == "snapshots":
+                identity = f"commit:{folder.name}"
+            else:
+                identity = f"sha256:{hash_model_files(folder)}"
+            self._fingerprint = f"{identity}:{str(self.dtype).replace('torch.', '')}"
+        return self._fingerprint
+
+
+def hash_model_files(folder: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted({path for pattern in FINGERPRINT_PATTERNS for path in folder.glob(pattern) if path.is_file()})
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as handle:
+            while chunk := handle.read(HASH_CHUNK_BYTES):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def normalize_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 length (a zero row stays zero)."""
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)

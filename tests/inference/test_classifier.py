@@ -1,0 +1,82 @@
+"""The public classifier call: input types, order, top-k, and batch jobs that carry on past bad items."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import audiosift
+from audiosift.inference.engine import length_sorted_batches
+
+
+@pytest.fixture(scope="module")
+def clf(wav2vec2_model):
+    return audiosift.load(str(wav2vec2_model), device="cpu", batch_size=3)
+
+
+def test_one_clip_gives_top_5_best_first(clf, audio_dir):
+    predictions = clf(audio_dir / "yes.wav")
+    assert len(predictions) == 5
+    assert [set(p) for p in predictions] == [{"label", "score"}] * 5
+    scores = [p["score"] for p in predictions]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_top_k_none_returns_every_label_summing_to_one(clf, audio_dir):
+    predictions = clf(str(audio_dir / "yes.wav"), top_k=None)
+    assert sorted(p["label"] for p in predictions) == sorted(clf.labels)
+    assert abs(sum(p["score"] for p in predictions) - 1) < 1e-5
+
+
+def test_mixed_input_types_keep_their_order(clf, audio_dir):
+    wav = audio_dir / "yes.wav"
+    array, rate = sf.read(audio_dir / "sentence.wav", dtype="float32")
+    inputs = [str(wav), (audio_dir / "tone.wav").read_bytes(), {"array": array, "sampling_rate": rate},
+              audio_dir / "noise.wav", {"path": str(audio_dir / "yes.flac"), "bytes": None}]
+    batched = clf(inputs, top_k=3)
+    singles = [clf(item, top_k=3) for item in inputs]
+    assert len(batched) == len(inputs)
+    for got, expected in zip(batched, singles):
+        assert [p["label"] for p in got] == [p["label"] for p in expected]
+        np.testing.assert_allclose([p["score"] for p in got], [p["score"] for p in expected], atol=1e-5)
+
+
+def test_array_without_rate_in_a_batch_is_an_error(clf):
+    with pytest.raises(audiosift.InvalidAudioError, match="sampling_rate"):
+        clf([np.zeros(16000, np.float32)])
+
+
+def test_arrays_take_the_sampling_rate_argument(clf, audio_dir):
+    array, rate = sf.read(audio_dir / "yes_8k.wav", dtype="float32")
+    assert rate == 8000
+    np.testing.assert_allclose(
+        [p["score"] for p in clf(array, sampling_rate=8000)],
+        [p["score"] for p in clf(audio_dir / "yes_8k.wav")], atol=1e-6)
+
+
+def test_bad_top_k(clf, audio_dir):
+    with pytest.raises(ValueError, match="top_k"):
+        clf(audio_dir / "yes.wav", top_k=0)
+
+
+def test_classify_many_reports_bad_items_and_carries_on(clf, audio_dir, tmp_path):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVEfmt garbage")
+    inputs = [audio_dir / "yes.wav", broken, tmp_path / "missing.ogg", audio_dir / "tone.wav",
+              np.zeros(10, np.float32)] + [audio_dir / "noise.wav"] * 12
+    results = list(clf.classify_many(inputs, sampling_rate=16000, top_k=2))
+    assert [r.index for r in results] == list(range(len(inputs)))
+    assert [r.ok for r in results[:5]] == [True, False, False, True, False]
+    assert "missing.ogg: no such file" in results[2].error
+    assert "at least" in results[4].error  # 10 samples is shorter than the model's receptive field
+    assert all(r.ok and len(r.predictions) == 2 for r in results[5:])
+    assert results[0].predictions == clf(audio_dir / "yes.wav", top_k=2)
+
+
+def test_length_sorted_batches_cover_every_position_once():
+    lengths = [5, 1, 9, 3, 3, 7, 2]
+    batches = length_sorted_batches(lengths, 3)
+    assert sorted(p for b in batches for p in b) == list(range(len(lengths)))
+    flat = [lengths[p] for b in batches for p in b]
+    assert flat == sorted(flat) and [len(b) for b in batches] == [3, 3, 1]
