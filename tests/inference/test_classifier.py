@@ -80,3 +80,11 @@ def test_length_sorted_batches_cover_every_position_once():
     assert sorted(p for b in batches for p in b) == list(range(len(lengths)))
     flat = [lengths[p] for b in batches for p in b]
     assert flat == sorted(flat) and [len(b) for b in batches] == [3, 3, 1]
+
+
+def test_long_clip_on_fixed_window_model_warns(ast_model):
+    from audiosift.inference.classifier import LongClipWarning
+
+    clf = audiosift.load(str(ast_model), device="cpu")
+    with pytest.warns(LongClipWarning, match="sees only its first 1.295 s"):
+        clf(np.zeros(16000 * 5, np.float32), sampling_rate=16000)

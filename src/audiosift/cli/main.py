@@ -6,6 +6,7 @@ import argparse
 import importlib
 import importlib.util
 import sys
+import warnings
 
 from audiosift import __version__
 from audiosift.errors import AudiosiftError
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from audiosift.cli.common import quiet_libraries
 
     quiet_libraries()
+    warnings.formatwarning = _one_line_warning  # this process is ours: no file:line noise for users
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -46,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"audiosift {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"audiosift: warning: {message}\n"
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,12 @@ from audiosift.models.base import ClassifierBackend
 # How many inputs a batch job decodes ahead of the model: enough to fill batches that group
 # similar lengths, few enough that memory stays bounded on long input lists.
 DECODE_AHEAD_BATCHES = 4
+# A clip this much longer than a fixed-window model's input is mostly unseen: say so.
+LONG_CLIP_FACTOR = 1.5
+
+
+class LongClipWarning(UserWarning):
+    """A clip is longer than the part of it a fixed-window model looks at."""
 
 
 @dataclass
@@ -86,6 +93,12 @@ class Classifier:
                 f"needs at least {self.backend.min_samples / self.sampling_rate:.3f} s "
                 f"({self.backend.min_samples} samples at {self.sampling_rate} Hz)"
             )
+        window = self.backend.window_seconds
+        if window and len(waveform) > LONG_CLIP_FACTOR * window * self.sampling_rate:
+            warnings.warn(
+                f"{describe(audio)}: clip is {len(waveform) / self.sampling_rate:.1f} s but this model sees only "
+                f"its first {window:g} s; classify long recordings window by window "
+                f"(audiosift classify --window SECONDS)", LongClipWarning, stacklevel=3)
         return waveform
 
     def scores(self, waveforms: list[np.ndarray], batch_size: int | None = None) -> np.ndarray:
