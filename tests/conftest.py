@@ -57,3 +57,9 @@ def audio_dir(tmp_path_factory) -> Path:
     for suffix in audio_factory.FFMPEG_CODECS:
         audio_factory.convert(folder / "yes_44k_stereo.wav", folder / f"yes.{suffix}")
     return folder
+
+
+@pytest.fixture(scope="session")
+def clap_model(models_dir) -> Path:
+    """A tiny random CLAP (HTSAT + RoBERTa-style text tower) with a word-level tokenizer."""
+    return model_factory.build_clap(models_dir / "clap")

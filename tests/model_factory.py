@@ -92,3 +92,70 @@ def build_whisper(folder: Path, size: str = "tiny", labels: list[str] = LANGUAGE
                                           classifier_proj_size=256 if size == "full" else 16), labels))
     extractor = WhisperFeatureExtractor(feature_size=80)
     return _save(WhisperForAudioClassification(config).eval(), extractor, folder)
+
+
+# ESC-50's 50 categories (underscores as in the dataset) and the words of common prompt templates:
+# the word-level test tokenizer knows these, so prompts about environmental sounds tokenize without <unk>.
+ESC50 = ("dog rooster pig cow frog cat hen insects sheep crow rain sea_waves crackling_fire crickets "
+         "chirping_birds water_drops wind pouring_water toilet_flush thunderstorm crying_baby sneezing clapping "
+         "breathing coughing footsteps laughing brushing_teeth snoring drinking_sipping door_wood_knock "
+         "mouse_click keyboard_typing door_wood_creaks can_opening washing_machine vacuum_cleaner clock_alarm "
+         "clock_tick glass_breaking helicopter chainsaw siren car_horn engine train church_bells airplane "
+         "fireworks hand_saw").split()
+TEMPLATE_WORDS = ("this is a an the sound of sounds recording audio clip noise noises hear hearing you can "
+                  "i in it with from some someone something people person speech music silence loud quiet "
+                  "environmental yes no speaking talking playing . , ! ? ' -").split()
+ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # ids 0-3 as in RoBERTa: bos 0, pad 1, eos 2
+
+
+def clap_vocabulary() -> list[str]:
+    words = dict.fromkeys(w for label in ESC50 for w in [label, *label.split("_")])
+    words.update(dict.fromkeys(TEMPLATE_WORDS + KEYWORDS))
+    return ROBERTA_SPECIALS + sorted(words) + ["<mask>"]
+
+
+def build_clap_tokenizer():
+    """A word-level ``tokenizers`` tokenizer that frames text like RoBERTa: ``<s> words </s>``."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {word: i for i, word in enumerate(clap_vocabulary())}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.normalizer = normalizers.Lowercase()
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    return PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                   unk_token="<unk>", cls_token="<s>", sep_token="</s>", mask_token="<mask>",
+                                   model_max_length=512)
+
+
+def build_clap(folder: Path, size: str = "tiny") -> Path:
+    """CLAP (HTSAT audio tower + RoBERTa text tower), saved with its ``ClapProcessor``.
+
+    ``full`` is ``laion/clap-htsat-unfused``'s shape (default configs, 153.5M parameters; the text
+    vocabulary keeps RoBERTa's 50265 rows though the tokenizer knows only a few hundred words).
+    The feature extractor matches the hub model's: 48 kHz, 64 mel, 10 s, rand_trunc + repeatpad.
+    """
+    import torch
+    from transformers import ClapAudioConfig, ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor, ClapTextConfig
+
+    torch.manual_seed(0)
+    tokenizer = build_clap_tokenizer()
+    if size == "full":
+        audio, text, projection = ClapAudioConfig(), ClapTextConfig(), {}
+    else:
+        # HTSAT keeps spec_size 256 = 4 x 64 mel bins; its hidden size must be patch_embeds x 2^(stages-1).
+        audio = ClapAudioConfig(patch_embeds_hidden_size=8, depths=[1, 1], num_attention_heads=[2, 2],
+                                hidden_size=16, projection_dim=16)
+        text = ClapTextConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=2,
+                              num_attention_heads=2, intermediate_size=32, projection_dim=16)
+        projection = dict(projection_dim=16)
+    config = ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), **projection)
+    extractor = ClapFeatureExtractor(truncation="rand_trunc", padding="repeatpad", frequency_min=50,
+                                     frequency_max=14000)
+    model = ClapModel(config).eval()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
+    return folder

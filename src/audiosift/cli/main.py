@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_libraries()
     warnings.formatwarning = _one_line_warning  # this process is ours: no file:line noise for users
+    # transformers' AST extractor warns at every load about empty mel filters in the model's own config.
+    warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
