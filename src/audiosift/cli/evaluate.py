@@ -1,0 +1,93 @@
+"""``audiosift evaluate``: run a model over a whole dataset and measure it (see docs/evaluation.md)."""
+
+from __future__ import annotations
+
+import argparse
+
+from audiosift.cli.common import add_model_arguments, positive_int
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="measure a model on a labelled dataset (accuracy, F1, confusion matrix)",
+        description="Classify every example of a dataset and write predictions.jsonl, metrics.json, "
+                    "confusion.csv/.png and report.md to --output. Labels are compared by name (exact, then "
+                    "ignoring case and _/-/spaces, then --label-map). Run again with the same arguments and "
+                    "--output to resume an interrupted run.")
+    add_model_arguments(parser)
+    source = parser.add_argument_group("dataset")
+    source.add_argument("--dataset", "-d", required=True,
+                        help="hub id (PolyAI/minds14), a folder with one sub-folder per class, a CSV/JSONL "
+                             "manifest (path,label), or parquet/arrow files")
+    source.add_argument("--config", default=None, help="hub config (subset), e.g. en-AU")
+    source.add_argument("--split", default=None, help="split, e.g. test (default: the only split there is)")
+    source.add_argument("--label-column", default=None,
+                        help="column holding the labels (default: 'label', or the only ClassLabel column)")
+    source.add_argument("--audio-column", default=None,
+                        help="column holding the audio (default: the Audio column; manifests: path)")
+    source.add_argument("--streaming", action="store_true", help="stream the hub dataset instead of downloading it")
+    source.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N examples")
+    source.add_argument("--shuffle", action="store_true", help="shuffle before --limit (seeded)")
+    source.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
+    source.add_argument("--dataset-revision", default=None, help="hub revision of the dataset")
+    labels = parser.add_argument_group("labels")
+    labels.add_argument("--label-map", default=None, metavar="FILE",
+                        help="JSON {\"dataset label\": \"model label\"} or CSV rows dataset_label,model_label "
+                             "(null/empty leaves a label out); for zero-shot models: the text of each label")
+    labels.add_argument("--allow-unmapped", action="store_true",
+                        help="count examples whose label matches no model label as 'unmapped' instead of failing")
+    labels.add_argument("--template", action="append", default=None, metavar="T", dest="templates",
+                        help="zero-shot prompt template, e.g. 'This is a sound of {}.' (repeat for an ensemble)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--output", "-o", required=True, help="folder for the outputs (resumes if it holds this run)")
+    run.add_argument("--overwrite", action="store_true", help="discard an earlier run in --output and start afresh")
+    run.add_argument("--engine", choices=["local", "ray"], default="local",
+                     help="local: this process (default); ray: Ray Data actors (pip install 'audiosift[ray]')")
+    run.add_argument("--ray-address", default=None, help="existing Ray cluster (e.g. auto, ray://host:10001); "
+                     "default: start a local Ray")
+    run.add_argument("--ray-actors", type=positive_int, default=1, help="model replicas on Ray (default: 1)")
+    run.add_argument("--ray-gpus-per-actor", type=float, default=0.0, help="GPUs per Ray actor (default: 0)")
+    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="progress bar on stderr (default: when stderr is a terminal)")
+    parser.set_defaults(run=run_command)
+
+
+def run_command(args) -> int:
+    from audiosift.evaluation import evaluate
+
+    if args.engine == "local" and (args.ray_address or args.ray_actors != 1 or args.ray_gpus_per_actor):
+        raise SystemExit("audiosift evaluate: --ray-address/--ray-actors/--ray-gpus-per-actor need --engine ray")
+    try:
+        result = evaluate(
+            args.model, args.dataset, args.output, config=args.config, split=args.split,
+            label_column=args.label_column, audio_column=args.audio_column, streaming=args.streaming,
+            limit=args.limit, shuffle=args.shuffle, seed=args.seed, dataset_revision=args.dataset_revision,
+            label_map=args.label_map, allow_unmapped=args.allow_unmapped,
+            templates=tuple(args.templates) if args.templates else None, batch_size=args.batch_size,
+            device=args.device, dtype=args.dtype, revision=args.revision, engine=args.engine,
+            ray_address=args.ray_address, ray_actors=args.ray_actors, ray_gpus_per_actor=args.ray_gpus_per_actor,
+            overwrite=args.overwrite, progress=args.progress)
+    except ValueError as error:
+        raise SystemExit(f"audiosift evaluate: {error}") from error
+    print(summary(result.metrics, result.output))
+    return 0
+
+
+def summary(metrics: dict, folder) -> str:
+    def share(value):
+        return "n/a" if value is None else f"{value:.2%}"
+
+    rate = metrics["throughput_clips_per_s"]
+    lines = [
+        f"{metrics['model']} on {metrics['dataset']}: accuracy {share(metrics['accuracy'])}, "
+        f"top-5 {share(metrics['top5_accuracy'])}, macro-F1 "
+        f"{'n/a' if metrics['macro_f1'] is None else format(metrics['macro_f1'], '.4f')}",
+        f"examples {metrics['n']}: scored {metrics['scored']}, failures {metrics['failures']}, "
+        f"unmapped {metrics['unmapped']}; this run classified {metrics['processed_this_run']} "
+        f"({'n/a' if rate is None else format(rate, '.2f')} clips/s), reused {metrics['reused_from_earlier_runs']}",
+        f"wrote {folder}/: predictions.jsonl metrics.json confusion.csv confusion.png report.md",
+    ]
+    if metrics["failures"]:
+        lines.append(f"{metrics['failures']} clip(s) failed: see report.md / predictions.jsonl ('error')")
+    return "\n".join(lines)
+

@@ -1,0 +1,255 @@
+"""``audiosift classify`` on long recordings: windows with timestamps, merged events, speech segments
+and speech-only classification (e.g. language ID). The classify command adds these options with
+:func:`add_window_arguments` and hands over to :func:`run_windowed` when one of them is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from audiosift.cli.common import load_from_args
+from audiosift.cli.output import RecordWriter, open_output
+from audiosift.errors import AudiosiftError
+from audiosift.inference.events import (EVENT_FORMATS, PER_FILE_FORMATS, Event, EventWriter, event_record,
+                                        merge_windows, window_events)
+from audiosift.inference.vad import VadOptions
+
+SPEECH_PRESET = "speech"
+SPEECH_ONLY_PRESETS = ("language",)  # presets that classify only speech by default in windowed mode
+PER_FILE_SUFFIX = {"audacity": ".labels.txt", "raven": ".selections.txt"}
+
+
+def seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
+def non_negative_seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a score between 0 and 1, got {text}")
+    return value
+
+
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "long recordings", "classify window by window with timestamps (see docs/long-audio.md); any of these "
+                           f"options, or --format {'/'.join(EVENT_FORMATS)}, turns it on")
+    group.add_argument("--window", type=seconds, default=None, metavar="SECONDS",
+                       help="window length (default: the model's: keywords 1 s, zero-shot 10 s, language 30 s)")
+    group.add_argument("--hop", type=seconds, default=None, metavar="SECONDS",
+                       help="step between window starts (default: the preset's, else half the window)")
+    group.add_argument("--min-score", type=probability, default=0.0, metavar="S",
+                       help="drop predictions (and events) scoring below S (default: 0)")
+    group.add_argument("--merge", action="store_true",
+                       help="join consecutive windows with the same top label into events {label, start, end, score}")
+    group.add_argument("--segments", action="store_true",
+                       help="with --model speech: speech segments with timestamps (Silero VAD)")
+    group.add_argument("--speech-only", action=argparse.BooleanOptionalAction, default=None,
+                       help="classify only the speech the VAD finds, then aggregate over it (default: on for "
+                            "--model language)")
+    group.add_argument("--vad-threshold", type=probability, default=0.5, help="VAD speech threshold (default: 0.5)")
+    group.add_argument("--min-speech", type=non_negative_seconds, default=0.25, metavar="SECONDS",
+                       help="drop speech segments shorter than this (default: 0.25)")
+    group.add_argument("--min-silence", type=non_negative_seconds, default=0.1, metavar="SECONDS",
+                       help="silence that ends a speech segment (default: 0.1)")
+    group.add_argument("--speech-pad", type=non_negative_seconds, default=0.03, metavar="SECONDS",
+                       help="padding added to both ends of speech segments (default: 0.03)")
+
+
+def wants_windows(args) -> bool:
+    return bool(args.window or args.hop or args.merge or args.segments or args.speech_only
+                or args.min_score > 0 or args.format in EVENT_FORMATS)
+
+
+def vad_options(args) -> VadOptions:
+    return VadOptions(threshold=args.vad_threshold, min_speech_s=args.min_speech, min_silence_s=args.min_silence,
+                      pad_s=args.speech_pad)
+
+
+def run_windowed(args, files: list[Path], classifier=None, candidate_labels=None, hypothesis_template=None) -> int:
+    """Classify each file window by window (or by speech segment) and write records or events.
+
+    ``classifier``: already loaded (default: ``--model``); zero-shot models need ``candidate_labels``.
+    """
+    if not files:
+        raise SystemExit(f"audiosift {args.command}: no audio files found under {', '.join(args.paths)}")
+    if args.segments and args.model != SPEECH_PRESET:
+        raise SystemExit(f"audiosift {args.command}: --segments gives speech segments from the VAD: use "
+                         f"--model {SPEECH_PRESET} (got --model {args.model})")
+    to_folder = bool(args.output) and Path(args.output).is_dir()
+    per_file = args.format in PER_FILE_FORMATS and (len(files) > 1 or to_folder)
+    if per_file and not to_folder:
+        raise SystemExit(f"audiosift {args.command}: a {args.format} file describes one recording; for {len(files)} "
+                         f"files pass --output FOLDER (an existing folder) to get one file per recording")
+    if classifier is None and not args.segments:
+        classifier = load_from_args(args)
+    if hasattr(classifier, "label_embeddings") and candidate_labels is None:
+        raise SystemExit(f"audiosift {args.command}: {args.model!r} is a zero-shot model: it needs candidate "
+                         f"labels (audiosift zero-shot --labels ...)")
+    speech_only = args.speech_only if args.speech_only is not None else args.model in SPEECH_ONLY_PRESETS
+    windows = _checked_window_options(args, classifier) if classifier is not None and not speech_only else None
+    rate = 16000 if classifier is None else classifier.sampling_rate
+    failures = 0
+    sink = _Sink(args, rate, per_file)
+    for path in files:
+        try:
+            records = _file_records(args, path, classifier, windows, candidate_labels, hypothesis_template)
+            sink.write_file(path, records)
+        except AudiosiftError as error:
+            failures += 1
+            sink.write_error(path, str(error))
+    sink.close()
+    return 1 if failures else 0
+
+
+def _file_records(args, path: Path, classifier, windows, labels, template) -> Iterator:
+    """Events (``Event``) or prediction records (dicts) for one file, as they are found.
+
+    ``windows``: the window options, or None to classify speech segments instead (--speech-only).
+    """
+    progress = _progress_bar(args, path)
+    try:
+        if args.segments:
+            from audiosift.inference.vad import iter_speech_segments
+
+            for segment in iter_speech_segments(path, vad_options(args), progress=progress):
+                yield Event("speech", segment.start, segment.end, segment.score)
+        elif windows is None:
+            yield from _speech_only_records(args, path, classifier, progress)
+        else:
+            yield from _window_records(args, path, classifier, windows, labels, template, progress)
+    finally:
+        progress.close()
+
+
+def _checked_window_options(args, classifier):
+    from audiosift.inference.windows import window_options
+
+    try:
+        return window_options(classifier, args.window, args.hop, top_k=args.top_k, batch_size=args.batch_size)
+    except ValueError as error:
+        raise SystemExit(f"audiosift {args.command}: {error}") from error
+
+
+def _window_records(args, path, classifier, options, labels, template, progress) -> Iterator:
+    from audiosift.inference.windows import classify_windows
+
+    windows = classify_windows(classifier, path, options, candidate_labels=labels,
+                               hypothesis_template=template, progress=progress)
+    if args.merge:
+        yield from merge_windows(windows, args.min_score)
+    elif args.format in EVENT_FORMATS:
+        yield from window_events(windows, args.min_score)
+    else:
+        for window in windows:
+            kept = [p for p in window["predictions"] if p["score"] >= args.min_score]
+            if kept:
+                yield dict(window, predictions=kept)
+
+
+def _speech_only_records(args, path, classifier, progress) -> Iterator:
+    from audiosift.inference.speech_gated import classify_speech
+
+    result = classify_speech(classifier, path, top_k=args.top_k, vad_options=vad_options(args),
+                             max_segment_s=args.window, progress=progress)
+    if args.merge:
+        yield from merge_windows(result.segments, args.min_score)
+    elif args.format in EVENT_FORMATS:
+        yield from window_events(result.segments, args.min_score)
+    else:
+        for segment in result.segments:
+            kept = [p for p in segment["predictions"] if p["score"] >= args.min_score]
+            if kept:
+                yield dict(segment, predictions=kept)
+    if args.format not in EVENT_FORMATS:  # the overall answer has no time span: records only
+        yield {"predictions": result.predictions or [], "speech_seconds": result.speech_seconds,
+               "duration_seconds": result.duration_seconds, "overall": True}
+
+
+class _Sink:
+    """Where records and events go: one stream, or one file per recording for per-file formats."""
+
+    def __init__(self, args, rate: int, per_file: bool):
+        self.args, self.nyquist, self.per_file = args, rate / 2, per_file
+        self._context = None if per_file else open_output(args.output)
+        self.stream = None if per_file else self._context.__enter__()
+        self.records = None if per_file or args.format in EVENT_FORMATS else RecordWriter(self.stream, args.format)
+        self.events = EventWriter(self.stream, args.format, self.nyquist) \
+            if not per_file and args.format in EVENT_FORMATS else None
+
+    def write_file(self, path: Path, items: Iterator) -> None:
+        if self.per_file:
+            target = Path(self.args.output) / (path.stem + PER_FILE_SUFFIX[self.args.format])
+            with open(target, "w", encoding="utf-8", newline="") as handle:
+                writer = EventWriter(handle, self.args.format, self.nyquist)
+                for item in items:
+                    writer.write(item, str(path))
+            return
+        for item in items:
+            if self.events is not None:
+                self.events.write(item, str(path))
+            elif isinstance(item, Event):
+                self.records.write(event_record(item, str(path)))
+            else:
+                self.records.write(dict({"path": str(path)}, **item))
+
+    def write_error(self, path: Path, message: str) -> None:
+        if self.records is not None:
+            self.records.write({"path": str(path), "error": message})
+        else:
+            print(f"audiosift classify: {path}: error: {message}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.records is not None:
+            self.records.close()
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+
+
+class _NoBar:
+    def __call__(self, done_s: float, total_s: float | None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _TimeBar:
+    """A tqdm bar of seconds done out of the file's duration (when the container says it)."""
+
+    def __init__(self, path: Path):
+        from tqdm import tqdm
+
+        from audiosift.audio.stream import audio_duration
+
+        try:
+            total = audio_duration(path)
+        except AudiosiftError:
+            total = None  # the real error is reported when the file is read
+        shape = "{percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s" if total else "{n:.0f} s"
+        self.bar = tqdm(total=round(total, 1) if total else None, desc=path.name, file=sys.stderr,
+                        dynamic_ncols=True, bar_format="{desc}: " + shape + " [{elapsed}<{remaining}]")
+
+    def __call__(self, done_s: float, total_s: float | None) -> None:
+        self.bar.update(round(done_s, 1) - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress_bar(args, path: Path):
+    enabled = args.progress if args.progress is not None else sys.stderr.isatty()
+    return _TimeBar(path) if enabled else _NoBar()

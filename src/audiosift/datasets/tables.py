@@ -1,0 +1,279 @@
+"""Datasets read through the ``datasets`` library: hub ids, parquet/arrow files, ``save_to_disk`` folders.
+
+Audio columns are cast to ``Audio(decode=False)``: ``datasets`` 5 decodes audio only through
+torchcodec, which often cannot load beside a CPU torch. The ``{"path", "bytes"}`` dicts it gives
+instead are decoded by ``audiosift.audio.load_audio`` when a clip is classified.
+
+Datasets that still rely on a loading script are refused by ``datasets`` >= 4 (and by 3.x without
+``trust_remote_code``, which audiosift never passes). For those the hub's automatic parquet export,
+on the ``refs/convert/parquet`` revision, is tried next; it is laid out as ``<config>/<split>/*.parquet``
+(``default`` when the dataset has no configs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from audiosift.datasets.sources import (
+    DEFAULT_LABEL_COLUMN,
+    TABLE_SUFFIXES,
+    DatasetOptions,
+    Example,
+    OpenedDataset,
+    selected_positions,
+)
+from audiosift.errors import DatasetError
+
+PARQUET_REVISION = "refs/convert/parquet"
+# Messages by which datasets says "this dataset needs its loading script" (5.x/4.x, then 3.x, then 2.x).
+LOADING_SCRIPT_SIGNS = ("scripts are no longer supported", "trust_remote_code", "loading script")
+INDEX_COLUMN = "__audiosift_index__"  # added to streams so shuffled examples keep their row index
+
+LOCAL_FILES_HINT = (
+    "Point audiosift at local files instead: --dataset DIR with one sub-folder of audio files per class, "
+    "a CSV/JSONL manifest with path,label columns, or parquet/arrow files with an audio column "
+    "(e.g. downloaded on a machine with access and copied here; see docs/evaluation.md)"
+)
+
+
+def open_hub_dataset(source: str, options: DatasetOptions) -> OpenedDataset:
+    dataset, revision = load_with_parquet_fallback(source, options)
+    info = {"kind": "hub", "source": source, "config": options.config, "split": options.split,
+            "revision": revision}
+    return from_hf_dataset(dataset, source, options, info)
+
+
+def needs_loading_script(error: BaseException) -> bool:
+    text = str(error).lower()
+    return any(sign in text for sign in LOADING_SCRIPT_SIGNS)
+
+
+def load_with_parquet_fallback(source: str, options: DatasetOptions):
+    """``(dataset, revision used)``: ``load_dataset`` as asked, else the parquet export for script datasets."""
+    import datasets
+
+    kwargs = dict(split=options.split, streaming=options.streaming, cache_dir=options.cache_dir)
+    try:
+        return _load_dataset(source, options.config, revision=options.revision, **kwargs), options.revision
+    except Exception as error:  # noqa: BLE001 - datasets raises many kinds; each becomes one clear error
+        if not needs_loading_script(error):
+            raise DatasetError(
+                f"could not load dataset {source!r} (config {options.config!r}, split {options.split!r}): "
+                f"{type(error).__name__}: {error}. If the hub cannot be reached from here, pre-download the "
+                f"dataset or set HF_HUB_OFFLINE=1 with a filled HF_HOME cache. {LOCAL_FILES_HINT}") from error
+        script_error = error
+    try:
+        dataset = _load_dataset(source, data_dir=options.config or "default", revision=PARQUET_REVISION, **kwargs)
+        return dataset, PARQUET_REVISION
+    except Exception as error:  # noqa: BLE001
+        raise DatasetError(
+            f"dataset {source!r} needs a loading script, which datasets {datasets.__version__} does not run "
+            f"({script_error}); its parquet export (revision {PARQUET_REVISION!r}, folder "
+            f"{options.config or 'default'!r}) could not be loaded either ({type(error).__name__}: {error}). "
+            f"{LOCAL_FILES_HINT}") from error
+
+
+def open_table_files(files: list[Path], options: DatasetOptions, name: str) -> OpenedDataset:
+    """Parquet or arrow files (one kind) read as one split."""
+    if options.split:
+        raise DatasetError(f"{name}: table files given directly are one split; drop --split, or pass the "
+                           f"folder holding <split>-*.parquet files")
+    kinds = {path.suffix.lower().lstrip(".") for path in files}
+    if len(kinds) != 1:
+        raise DatasetError(f"{name}: mix of {sorted(kinds)} files; give parquet or arrow files, not both")
+    try:
+        dataset = _load_dataset(kinds.pop(), data_files=[str(p) for p in files], split="train",
+                                streaming=options.streaming, cache_dir=options.cache_dir)
+    except Exception as error:  # noqa: BLE001
+        raise DatasetError(f"{name}: could not read the table files: {type(error).__name__}: {error}") from error
+    info = {"kind": "table files", "files": [str(p) for p in files]}
+    return from_hf_dataset(dataset, name, options, info, base_dir=files[0].parent)
+
+
+def open_table_folder(folder: Path, options: DatasetOptions) -> OpenedDataset:
+    """A folder of parquet/arrow files; splits come from file names (``test-0000.parquet``, ``test/``)."""
+    try:
+        dataset = _load_dataset(str(folder), split=options.split, streaming=options.streaming,
+                                cache_dir=options.cache_dir)
+    except Exception as error:  # noqa: BLE001
+        raise DatasetError(f"{folder}: could not read the table files in this folder: {type(error).__name__}: "
+                           f"{error}") from error
+    info = {"kind": "table folder", "folder": str(folder), "split": options.split}
+    return from_hf_dataset(dataset, str(folder), options, info, base_dir=folder)
+
+
+def open_saved_dataset(folder: Path, options: DatasetOptions) -> OpenedDataset:
+    """A folder written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``."""
+    import datasets
+
+    try:
+        with quiet_datasets():
+            dataset = datasets.load_from_disk(str(folder))
+    except Exception as error:  # noqa: BLE001
+        raise DatasetError(f"{folder}: could not load this save_to_disk folder: "
+                           f"{type(error).__name__}: {error}") from error
+    if isinstance(dataset, datasets.DatasetDict) and options.split:
+        if options.split not in dataset:
+            raise DatasetError(f"{folder}: no split {options.split!r}; it has {', '.join(dataset)}")
+        dataset = dataset[options.split]
+    if options.streaming:
+        dataset = dataset.to_iterable_dataset() if not isinstance(dataset, datasets.DatasetDict) else dataset
+    info = {"kind": "saved dataset", "folder": str(folder), "split": options.split}
+    return from_hf_dataset(dataset, str(folder), options, info, base_dir=folder)
+
+
+def _load_dataset(*args, **kwargs):
+    import datasets
+
+    with quiet_datasets():
+        return datasets.load_dataset(*args, **kwargs)  # looked up per call (tests replace it)
+
+
+@contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """Keep datasets' per-file progress bars off stderr while it loads (and restore the setting after)."""
+    import datasets
+
+    were_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not were_disabled:
+            datasets.enable_progress_bars()
+
+
+def from_hf_dataset(dataset: Any, name: str, options: DatasetOptions, info: dict,
+                    base_dir: Path | None = None) -> OpenedDataset:
+    """Examples of a ``datasets`` Dataset or IterableDataset (a one-split dict is unwrapped)."""
+    dataset = _single_split(dataset, name, options)
+    features = dataset.features or {}
+    columns = list(dataset.column_names or features)
+    audio_column = _audio_column(features, columns, options, name)
+    label_column = _label_column(features, columns, options, name)
+    dataset = _keep_columns(dataset, [audio_column, label_column])
+    if _is_audio_feature(features.get(audio_column)):
+        from datasets import Audio
+
+        dataset = dataset.cast_column(audio_column, Audio(decode=False))
+    names = getattr(features.get(label_column), "names", None)  # a ClassLabel's names
+    decode_label = (lambda value: None if value is None or value < 0 else names[value]) if names else \
+        (lambda value: None if value is None else str(value))
+    info = dict(info, audio_column=audio_column, label_column=label_column, streaming=options.streaming)
+    reader = _RowReader(audio_column, label_column, decode_label, base_dir)
+    if options.streaming:
+        return OpenedDataset(name, _stream_examples(dataset, options, reader), names and list(names),
+                             options.limit, info)
+    positions = selected_positions(len(dataset), options)
+    label_names = list(names) if names else sorted({str(v) for v in dataset.unique(label_column) if v is not None})
+    info["size_before_selection"] = len(dataset)
+    rows = dataset.select(positions) if positions != list(range(len(dataset))) else dataset
+    examples = _IndexedExamples(rows, positions, reader)
+    return OpenedDataset(name, examples, label_names, len(positions), info)
+
+
+class _RowReader:
+    """Turns one table row into an :class:`Example`."""
+
+    def __init__(self, audio_column: str, label_column: str, decode_label, base_dir: Path | None):
+        self.audio_column, self.label_column = audio_column, label_column
+        self.decode_label, self.base_dir = decode_label, base_dir
+
+    def example(self, row: dict, index: int) -> Example:
+        audio = row[self.audio_column]
+        if isinstance(audio, str):  # a column of file paths, relative to the table's folder
+            audio = self._resolve(audio)
+            path = str(audio)
+        elif isinstance(audio, dict):
+            path = audio.get("path")
+            if not audio.get("bytes") and path:
+                audio = dict(audio, path=str(self._resolve(path)))
+        else:
+            path = None
+        return Example(id=str(index), audio=audio, label=self.decode_label(row[self.label_column]), index=index,
+                       path=path)
+
+    def _resolve(self, text: str) -> Path:
+        path = Path(text).expanduser()
+        return path if path.is_absolute() or self.base_dir is None else self.base_dir / path
+
+
+class _IndexedExamples:
+    """Re-iterable examples of a map-style dataset (rows already selected, positions their row indices)."""
+
+    def __init__(self, rows, positions: list[int], reader: _RowReader):
+        self.rows, self.positions, self.reader = rows, positions, reader
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __iter__(self) -> Iterator[Example]:
+        for position, row in zip(self.positions, self.rows):
+            yield self.reader.example(row, position)
+
+
+def _stream_examples(dataset, options: DatasetOptions, reader: _RowReader) -> Iterator[Example]:
+    dataset = dataset.map(lambda _, index: {INDEX_COLUMN: index}, with_indices=True)
+    if options.shuffle:
+        dataset = dataset.shuffle(seed=options.seed, buffer_size=options.shuffle_buffer)
+    if options.limit:
+        dataset = dataset.take(options.limit)
+    for row in dataset:
+        yield reader.example(row, int(row[INDEX_COLUMN]))
+
+
+def _single_split(dataset, name: str, options: DatasetOptions):
+    import datasets
+
+    if isinstance(dataset, (datasets.DatasetDict, datasets.IterableDatasetDict)):
+        splits = list(dataset)
+        if len(splits) != 1:
+            raise DatasetError(f"{name} has splits {', '.join(splits)}: choose one with --split")
+        return dataset[splits[0]]
+    return dataset
+
+
+def _is_audio_feature(feature) -> bool:
+    return type(feature).__name__ == "Audio"
+
+
+def _audio_column(features, columns: list[str], options: DatasetOptions, name: str) -> str:
+    if options.audio_column:
+        if columns and options.audio_column not in columns:
+            raise DatasetError(f"{name}: no audio column {options.audio_column!r}; columns are {', '.join(columns)}")
+        return options.audio_column
+    audio = [column for column in columns if _is_audio_feature(features.get(column))]
+    if audio:
+        return audio[0]
+    if "audio" in columns or not columns:
+        return "audio"
+    raise DatasetError(f"{name}: no Audio column; columns are {', '.join(columns)} (choose one with --audio-column)")
+
+
+def _label_column(features, columns: list[str], options: DatasetOptions, name: str) -> str:
+    if options.label_column:
+        if columns and options.label_column not in columns:
+            raise DatasetError(f"{name}: no label column {options.label_column!r}; columns are {', '.join(columns)}")
+        return options.label_column
+    if DEFAULT_LABEL_COLUMN in columns:
+        return DEFAULT_LABEL_COLUMN
+    class_labels = [column for column in columns if type(features.get(column)).__name__ == "ClassLabel"]
+    if len(class_labels) == 1:
+        return class_labels[0]
+    raise DatasetError(f"{name}: which column holds the labels? It has no 'label' column"
+                       f"{' and several ClassLabel columns' if class_labels else ''}; columns are "
+                       f"{', '.join(columns)} (choose one with --label-column, e.g. --label-column intent_class)")
+
+
+def _keep_columns(dataset, keep: list[str]):
+    columns = dataset.column_names
+    if not columns or not hasattr(dataset, "select_columns"):
+        return dataset
+    return dataset.select_columns([c for c in columns if c in keep])
+
+
+__all__ = ["PARQUET_REVISION", "TABLE_SUFFIXES", "from_hf_dataset", "load_with_parquet_fallback",
+           "needs_loading_script", "open_hub_dataset", "open_saved_dataset", "open_table_files", "open_table_folder"]

@@ -1,0 +1,302 @@
+"""``evaluate``: run a model over a dataset, write predictions as they come, then measure them.
+
+A run writes into one output folder:
+- ``predictions.jsonl``: one record per example (``id``, ``index``, ``path``, ``label``, and
+  ``predictions`` (top 5) or ``error``, or ``unmapped: true`` for labels left out of scoring);
+- ``metrics.json``, ``confusion.csv``, ``confusion.png`` and ``report.md`` at the end;
+- ``run.json`` (what is evaluated) so a run stopped by Ctrl-C or a kill resumes when started
+  again with the same arguments and folder: examples that already have a record are skipped
+  (see :mod:`audiosift.evaluation.store`), and the metrics cover every example once.
+
+The local engine (the default) classifies in this process; ``engine="ray"`` hands batches to Ray Data
+actors (:mod:`audiosift.distributed.ray_engine`, imported only then) and writes the same files.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audiosift.datasets.sources import DatasetOptions, Example, OpenedDataset, open_dataset
+from audiosift.errors import DatasetError
+from audiosift.evaluation import report
+from audiosift.evaluation.job import ClassificationJob, classify_stream, is_zero_shot, outcome
+from audiosift.evaluation.labels import LabelMapper, read_label_map
+from audiosift.evaluation.metrics import classification_metrics, scored_arrays, worst_confusions
+from audiosift.evaluation.store import (
+    PREDICTIONS_FILE,
+    OutputLock,
+    PredictionStore,
+    check_run_identity,
+    records_for,
+)
+from audiosift.inference.options import DEVICES, DTYPES
+
+ENGINES = ("local", "ray")
+OUTPUT_FILES = {"predictions": PREDICTIONS_FILE, "metrics": "metrics.json", "confusion_csv": "confusion.csv",
+                "confusion_png": "confusion.png", "report": "report.md"}
+
+
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """Everything about a run except the dataset selection; checked here, once."""
+
+    output: str
+    label_map: str | None = None  # JSON or CSV file: dataset label -> model label
+    allow_unmapped: bool = False  # count labels without a model label as "unmapped" instead of failing
+    templates: tuple[str, ...] | None = None  # zero-shot prompt template(s), e.g. ("This is a sound of {}.",)
+    batch_size: int = 8
+    device: str = "auto"
+    dtype: str = "float32"
+    revision: str | None = None  # hub revision of the model
+    engine: str = "local"
+    ray_address: str | None = None  # an existing Ray cluster ("auto", "ray://host:10001"); None: local Ray
+    ray_actors: int = 1  # model replicas (Ray actors), each holding one copy of the model
+    ray_gpus_per_actor: float = 0.0
+    overwrite: bool = False  # drop an earlier run's predictions in `output` instead of resuming
+    progress: bool | None = False  # progress bar on stderr (None: when stderr is a terminal)
+
+    def __post_init__(self):
+        if not self.output:
+            raise ValueError("output: a folder for the predictions, metrics and report is required")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        for name in ("batch_size", "ray_actors"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.ray_gpus_per_actor < 0:
+            raise ValueError(f"ray_gpus_per_actor must be >= 0, got {self.ray_gpus_per_actor!r}")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ValueError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.templates is not None and (isinstance(self.templates, str) or not self.templates):
+            raise ValueError(f"templates must be a non-empty tuple of strings, got {self.templates!r}")
+        if self.engine == "local" and (self.ray_address or self.ray_actors != 1 or self.ray_gpus_per_actor):
+            raise ValueError("ray_address / ray_actors / ray_gpus_per_actor need engine='ray'")
+
+
+@dataclass
+class EvaluationResult:
+    metrics: dict
+    output: Path
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.metrics["accuracy"]
+
+
+def evaluate(model: Any, dataset: str | OpenedDataset, output: str, *, config: str | None = None,
+             split: str | None = None, label_column: str | None = None, audio_column: str | None = None,
+             streaming: bool = False, limit: int | None = None, shuffle: bool = False, seed: int = 0,
+             dataset_revision: str | None = None, cache_dir: str | None = None, **options) -> EvaluationResult:
+    """Evaluate ``model`` (a name/path for ``audiosift.load``, or a loaded classifier) on ``dataset``.
+
+    ``dataset`` is anything :func:`audiosift.datasets.open_dataset` opens, or an already opened
+    one. Other keywords are :class:`EvaluationOptions` fields (``label_map``, ``allow_unmapped``,
+    ``templates``, ``batch_size``, ``engine``, ``ray_address``, ``overwrite``, ...).
+
+    >>> result = evaluate("keywords", "speech_commands", "runs/ast", config="v0.02", split="test",
+    ...                   streaming=True, allow_unmapped=True)          # doctest: +SKIP
+    >>> result.metrics["accuracy"]                                      # doctest: +SKIP
+    """
+    if isinstance(options.get("templates"), (list, str)):
+        value = options["templates"]
+        options["templates"] = (value,) if isinstance(value, str) else tuple(value)
+    selection = DatasetOptions(config=config, split=split, label_column=label_column, audio_column=audio_column,
+                               streaming=streaming, limit=limit, shuffle=shuffle, seed=seed,
+                               revision=dataset_revision, cache_dir=cache_dir)
+    return run_evaluation(model, dataset, selection, EvaluationOptions(output=str(output), **options))
+
+
+def run_evaluation(model: Any, dataset: str | OpenedDataset, selection: DatasetOptions,
+                   options: EvaluationOptions) -> EvaluationResult:
+    folder = Path(options.output).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    with OutputLock(folder):
+        started = time.perf_counter()
+        opened = dataset if isinstance(dataset, OpenedDataset) else open_dataset(dataset, selection)
+        classifier = _load(model, options)
+        label_map = read_label_map(options.label_map) if options.label_map else {}
+        job = _job(model, classifier, opened, label_map, options)
+        mapper = LabelMapper(job.candidate_labels or classifier.labels, label_map, options.allow_unmapped)
+        if opened.label_names is not None:
+            mapper.check(opened.label_names)  # every unmapped label listed up front, before any work
+        check_run_identity(folder, _identity(job, opened, selection), options.overwrite)
+        store = PredictionStore(folder / PREDICTIONS_FILE, fsync_every=options.batch_size)
+        store.open(keep=lambda record: not (record.get("unmapped") and mapper.target(record.get("label"))))
+        reused, ids = len(store.records), []
+        with store:
+            todo = _to_classify(_with_progress(opened, options.progress), store, mapper, ids)
+            classifying = time.perf_counter()
+            processed = _run_engine(classifier, job, todo, store, options)
+        timing = {"started": started, "classifying": classifying, "done": time.perf_counter()}
+        return _finish(folder, store, ids, mapper, job, opened, options, processed, reused, timing)
+
+
+def _load(model: Any, options: EvaluationOptions):
+    if not isinstance(model, str):
+        if options.engine == "ray":
+            raise ValueError("engine='ray' needs the model as a name or path (each Ray actor loads its own copy)")
+        return model
+    import audiosift
+
+    # With Ray the driver loads the model too, for its labels (and zero-shot-ness) up front.
+    device = "cpu" if options.engine == "ray" else options.device
+    return audiosift.load(model, device=device, dtype=options.dtype, batch_size=options.batch_size,
+                          revision=options.revision)
+
+
+def _job(model: Any, classifier: Any, opened: OpenedDataset, label_map: dict, options: EvaluationOptions):
+    name = model if isinstance(model, str) else getattr(classifier, "name", type(classifier).__name__)
+    candidates, templates = None, options.templates
+    if is_zero_shot(classifier):
+        from audiosift.inference.zero_shot import resolve_templates
+
+        candidates = zero_shot_candidates(opened, label_map)
+        if templates:  # checked, and a named set ("ensemble") expanded, before anything is written
+            templates = resolve_templates(templates[0] if len(templates) == 1 else list(templates))
+    elif options.templates:
+        raise ValueError("templates apply to zero-shot (CLAP) models only; this model has fixed labels")
+    return ClassificationJob(model=str(name), device=options.device, dtype=options.dtype,
+                             batch_size=options.batch_size, revision=options.revision,
+                             candidate_labels=candidates, templates=templates)
+
+
+def zero_shot_candidates(opened: OpenedDataset, label_map: dict) -> tuple[str, ...]:
+    """The dataset's label names as candidate texts: ``sea_waves`` -> ``sea waves``.
+
+    A label-map entry gives the text for a label (``{"dog": "a dog barking"}``); ``null`` leaves it out.
+    """
+    if not opened.label_names:
+        raise DatasetError(f"{opened.name}: zero-shot evaluation needs the dataset's label names up front, and "
+                           f"they are unknown for a stream whose label column is not a ClassLabel; drop "
+                           f"--streaming (or use a manifest or class folders)")
+    texts = []
+    for label in opened.label_names:
+        if label in label_map:
+            if label_map[label] is not None:
+                texts.append(label_map[label])
+        else:
+            texts.append(" ".join(label.replace("_", " ").split()))
+    if not texts:
+        raise DatasetError(f"{opened.name}: the label map leaves out every label: no candidate labels to score")
+    return tuple(dict.fromkeys(texts))
+
+
+def _identity(job: ClassificationJob, opened: OpenedDataset, selection: DatasetOptions) -> dict:
+    """What must not change between a run and its resumption (batch size, engine etc. may)."""
+    return {"model": job.model, "dataset": opened.name, "source": opened.info, "selection": selection.selection(),
+            "candidate_labels": job.candidate_labels, "templates": job.templates}
+
+
+def _with_progress(opened: OpenedDataset, progress: bool | None) -> Iterator[Example]:
+    """Examples, counted on stderr when asked (or, by default, for many of them on a terminal)."""
+    from audiosift.cli.common import PROGRESS_MIN_ITEMS, with_progress
+
+    total = opened.size
+    if progress is None:
+        progress = sys.stderr.isatty() and (total is None or total >= PROGRESS_MIN_ITEMS)
+    return iter(with_progress(iter(opened), total, progress, unit="clip"))
+
+
+def _to_classify(examples: Iterator[Example], store: PredictionStore, mapper: LabelMapper,
+                 ids: list[str]) -> Iterator[Example]:
+    """The examples still to run; records every id seen, and writes unmapped ones without running them."""
+    seen: set[str] = set()
+    for example in examples:
+        ids.append(example.id)
+        if example.id in store or example.id in seen:  # done by an earlier run, or listed twice
+            continue
+        seen.add(example.id)
+        if mapper.target(example.label) is None:
+            mapper.check_one(example.label)  # labels of a stream are only known as they come
+            store.append(base_record(example) | {"unmapped": True})
+            continue
+        yield example
+
+
+def base_record(example: Example) -> dict:
+    return {"id": example.id, "index": example.index, "path": example.path, "label": example.label}
+
+
+def _run_engine(classifier, job: ClassificationJob, todo: Iterator[Example], store: PredictionStore,
+                options: EvaluationOptions) -> int:
+    if options.engine == "ray":
+        from audiosift.distributed.ray_engine import run_on_ray
+
+        return run_on_ray(job, todo, store, address=options.ray_address, actors=options.ray_actors,
+                          gpus_per_actor=options.ray_gpus_per_actor)
+    return run_local(classifier, job, todo, store)
+
+
+def run_local(classifier, job: ClassificationJob, todo: Iterator[Example], store: PredictionStore) -> int:
+    """Classify in this process; each record is written as soon as its batch is done."""
+    in_flight: dict[int, Example] = {}
+
+    def audio_references():
+        for position, example in enumerate(todo):
+            in_flight[position] = example
+            yield example.audio
+
+    processed = 0
+    for result in classify_stream(classifier, audio_references(), job):
+        store.append(base_record(in_flight.pop(result.index)) | outcome(result))
+        processed += 1
+    return processed
+
+
+def _finish(folder: Path, store: PredictionStore, ids: list[str], mapper: LabelMapper, job: ClassificationJob,
+            opened: OpenedDataset, options: EvaluationOptions, processed: int, reused: int,
+            timing: dict) -> EvaluationResult:
+    records = records_for(store, ids)
+    pairs, failures, misclassified, unmapped = [], [], [], 0
+    for record in records:
+        target = mapper.target(record.get("label"))
+        if target is None:
+            unmapped += 1
+        elif "error" in record:
+            failures.append(record)
+        elif record.get("predictions"):
+            ranked = [p["label"] for p in record["predictions"]]
+            pairs.append((target, ranked))
+            if ranked[0] != target:
+                misclassified.append(dict(record, target=target))
+    scored = scored_arrays(pairs, mapper.model_labels)
+    classify_s = timing["done"] - timing["classifying"]
+    metrics = {
+        "model": job.model, "dataset": opened.name, "split": opened.info.get("split"),
+        "n": len(records), "missing": len(dict.fromkeys(ids)) - len(records),
+        "failures": len(failures), "unmapped": unmapped,
+        **classification_metrics(scored),
+        # throughput: clips classified (read, decoded, run) per second of this run's classification;
+        # wall time: the whole run, opening the dataset and loading the model included
+        "throughput_clips_per_s": processed / classify_s if processed and classify_s > 0 else None,
+        "classify_time_s": classify_s, "wall_time_s": timing["done"] - timing["started"],
+        "processed_this_run": processed, "reused_from_earlier_runs": reused,
+        "engine": options.engine, "label_mapping": mapper.summary(),
+        "worst_confusions": worst_confusions(scored),
+    }
+    files = {key: folder / name for key, name in OUTPUT_FILES.items()}
+    report.write_metrics(files["metrics"], metrics)
+    report.write_confusion_csv(files["confusion_csv"], scored)
+    if scored.classes:
+        title = (f"{_short(job.model)} on {_short(opened.name)}: accuracy {metrics['accuracy']:.1%} "
+                 f"(n={metrics['scored']})")
+        report.plot_confusion(files["confusion_png"], scored, title)
+    else:
+        files.pop("confusion_png")
+    report.write_report(files["report"], metrics, metrics["worst_confusions"], misclassified, failures)
+    return EvaluationResult(metrics, folder, files)
+
+
+def _short(name: str) -> str:
+    """A local path's last part (a hub id stays whole), for plot titles."""
+    path = Path(name)
+    return path.name if path.exists() else name

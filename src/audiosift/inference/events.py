@@ -1,0 +1,121 @@
+"""Timed events ``{label, start, end, score}``: made from window predictions, written as files other
+tools read.
+
+Formats (each checked by a test against its spec):
+- ``events-csv``: ``path,start,end,label,score`` with a header row; times in seconds (3 decimals).
+- ``audacity``: an Audacity label track (File > Import > Labels): one label per line,
+  ``start<TAB>end<TAB>label``, times in seconds; labels lose tabs and line breaks.
+- ``raven``: a Raven selection table: tab-separated with the header ``Selection, View, Channel,
+  Begin Time (s), End Time (s), Low Freq (Hz), High Freq (Hz)`` then our ``Annotation`` and
+  ``Score`` columns; selections numbered from 1, ``View`` is ``Spectrogram 1``, ``Channel`` 1, and
+  the band is 0 Hz to the Nyquist frequency of the audio the model heard.
+
+Audacity label tracks and Raven tables describe one sound file each.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import IO
+
+EVENT_FORMATS = ("events-csv", "audacity", "raven")
+PER_FILE_FORMATS = ("audacity", "raven")  # one sound file per output file
+EVENTS_CSV_FIELDS = ["path", "start", "end", "label", "score"]
+RAVEN_FIELDS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)",
+                "High Freq (Hz)", "Annotation", "Score"]
+
+
+@dataclass(frozen=True)
+class Event:
+    label: str
+    start: float  # seconds
+    end: float
+    score: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def top_event(window: dict, min_score: float = 0.0) -> Event | None:
+    """A window record's best prediction as an event, or None when it scores below ``min_score``."""
+    if not window.get("predictions"):
+        return None
+    best = window["predictions"][0]
+    if best["score"] < min_score:
+        return None
+    return Event(best["label"], window["start"], window["end"], float(best["score"]))
+
+
+def window_events(windows: Iterable[dict], min_score: float = 0.0) -> Iterator[Event]:
+    """Each window's top prediction at or above ``min_score`` as its own event."""
+    for window in windows:
+        event = top_event(window, min_score)
+        if event is not None:
+            yield event
+
+
+def merge_windows(windows: Iterable[dict], min_score: float = 0.0) -> Iterator[Event]:
+    """Join consecutive windows whose top label is the same (and at or above ``min_score``).
+
+    An event spans its first window's start to its last window's end; its score is the highest top
+    score among its windows (the strongest evidence for the label). A window whose top label is
+    below ``min_score``, or differs, ends the event in progress. Events come out as soon as they
+    are complete, so this works on an endless stream of windows.
+    """
+    current: Event | None = None
+    for window in windows:
+        event = top_event(window, min_score)
+        if current is not None and event is not None and event.label == current.label:
+            current = Event(current.label, current.start, event.end, max(current.score, event.score))
+            continue
+        if current is not None:
+            yield current
+        current = event
+    if current is not None:
+        yield current
+
+
+def clean_label(label: str) -> str:
+    """Tabs and line breaks would split a label track's columns or lines."""
+    return " ".join(str(label).split())
+
+
+class EventWriter:
+    """Write events as they arrive in one of :data:`EVENT_FORMATS`."""
+
+    def __init__(self, stream: IO[str], fmt: str, nyquist_hz: float | None = None):
+        if fmt not in EVENT_FORMATS:
+            raise ValueError(f"event format must be one of {', '.join(EVENT_FORMATS)}, got {fmt!r}")
+        self.stream, self.format, self.nyquist_hz = stream, fmt, nyquist_hz
+        self._selection = 0
+        self._csv = None
+        if fmt == "events-csv":
+            self._csv = csv.writer(stream, lineterminator="\n")
+            self._csv.writerow(EVENTS_CSV_FIELDS)
+        elif fmt == "raven":
+            stream.write("\t".join(RAVEN_FIELDS) + "\n")
+
+    def write(self, event: Event, path: str = "") -> None:
+        if self.format == "events-csv":
+            self._csv.writerow([path, f"{event.start:.3f}", f"{event.end:.3f}", event.label, f"{event.score:.6f}"])
+        elif self.format == "audacity":
+            self.stream.write(f"{event.start:.6f}\t{event.end:.6f}\t{clean_label(event.label)}\n")
+        else:
+            self._selection += 1
+            high = f"{self.nyquist_hz:.1f}" if self.nyquist_hz else ""
+            row = [str(self._selection), "Spectrogram 1", "1", f"{event.start:.6f}", f"{event.end:.6f}", "0.0",
+                   high, clean_label(event.label), f"{event.score:.6f}"]
+            self.stream.write("\t".join(row) + "\n")
+        self.stream.flush()
+
+    def write_all(self, events: Iterable[Event], path: str = "") -> None:
+        for event in events:
+            self.write(event, path)
+
+
+def event_record(event: Event, path: str) -> dict:
+    """An event as a CLI record ``{path, start, end, predictions}`` (table, json, jsonl, csv)."""
+    return {"path": path, "start": event.start, "end": event.end,
+            "predictions": [{"label": event.label, "score": event.score}]}

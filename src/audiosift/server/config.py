@@ -1,0 +1,112 @@
+"""Server options in one frozen dataclass, checked in one place (no fastapi import here)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from audiosift.inference.options import DEVICES, DTYPES
+
+# What `audiosift serve` loads when the operator names no model: the offline speech detector, the
+# keyword spotter and the zero-shot model (the light presets; intent and language are ~300M
+# parameters each and are served only when named). A default model that cannot be loaded (not in
+# the cache, no hub) is skipped with a warning; a model the operator names must load.
+DEFAULT_MODELS = ("speech", "keywords", "zero-shot")
+
+MIB = 1024 * 1024
+# 20 MiB holds 60 s of 48 kHz stereo 24-bit wav (60 * 48000 * 2 * 3 = 17.3 MB) with room to spare.
+DEFAULT_MAX_UPLOAD_BYTES = 20 * MIB
+DEFAULT_MAX_AUDIO_SECONDS = 60.0
+DEFAULT_MAX_CONCURRENT_REQUESTS = 16
+DEFAULT_BATCH_WAIT_MS = 5.0
+DEFAULT_MAX_BATCH_SIZE = 8
+# Zero-shot requests: how many candidate labels and templates one request may send, and how long
+# each may be (the text tower encodes every label x template pair).
+MAX_ZERO_SHOT_LABELS = 100
+MAX_TEMPLATES = 10
+MAX_LABEL_CHARS = 200
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What the server serves and its limits.
+
+    ``models`` maps the name clients use (``?model=NAME``) to what ``audiosift.load`` takes (a preset,
+    hub id or local folder). Only these models are ever loaded; a request can only choose among them.
+    """
+
+    models: Mapping[str, str] = field(default_factory=lambda: {name: name for name in DEFAULT_MODELS})
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
+    batch_wait_ms: float = DEFAULT_BATCH_WAIT_MS
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    retry_after_s: int = 1  # what a client told "busy" (503) should wait before trying again
+    device: str = "auto"
+    dtype: str = "float32"
+    skip_unavailable: bool = False  # skip models that fail to load (used for the default set)
+
+    def __post_init__(self):
+        if not self.models:
+            raise ValueError("serve at least one model: models={'name': 'preset, hub id or folder'}")
+        for name, model in self.models.items():
+            if not isinstance(name, str) or not MODEL_NAME.match(name):
+                raise ValueError(f"model name {name!r} must be 1-64 letters, digits, '_', '-' or '.'")
+            if not isinstance(model, str) or not model:
+                raise ValueError(f"model {name!r}: expected a preset, hub id or folder, got {model!r}")
+        object.__setattr__(self, "models", MappingProxyType(dict(self.models)))
+        _check_positive("port", self.port, int)
+        if self.port > 65535:
+            raise ValueError(f"port must be at most 65535, got {self.port}")
+        _check_positive("max_upload_bytes", self.max_upload_bytes, int)
+        _check_positive("max_audio_seconds", self.max_audio_seconds, (int, float))
+        _check_positive("max_concurrent_requests", self.max_concurrent_requests, int)
+        _check_positive("max_batch_size", self.max_batch_size, int)
+        _check_positive("retry_after_s", self.retry_after_s, int)
+        if not isinstance(self.batch_wait_ms, (int, float)) or self.batch_wait_ms < 0:
+            raise ValueError(f"batch_wait_ms must be a number >= 0, got {self.batch_wait_ms!r}")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ValueError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+
+    def limits(self) -> dict:
+        """The limits clients may want to know (shown by ``GET /v1/models`` and the web page)."""
+        return {
+            "max_upload_bytes": self.max_upload_bytes,
+            "max_audio_seconds": self.max_audio_seconds,
+            "max_concurrent_requests": self.max_concurrent_requests,
+            "max_zero_shot_labels": MAX_ZERO_SHOT_LABELS,
+        }
+
+
+def _check_positive(name: str, value, kinds) -> None:
+    if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def parse_model_specs(specs: Iterable[str]) -> dict[str, str]:
+    """``["kw=keywords", "mine=/models/ast", "speech"]`` -> ``{"kw": "keywords", ...}``.
+
+    A spec without ``NAME=`` is named after itself (a preset) or its folder's name (a path).
+    """
+    models: dict[str, str] = {}
+    for spec in specs:
+        name, sep, model = spec.partition("=")
+        if not sep:
+            model = spec
+            name = Path(spec.rstrip("/\\")).name if ("/" in spec or "\\" in spec) else spec
+        name, model = name.strip(), model.strip()
+        if not name or not model:
+            raise ValueError(f"expected NAME=MODEL (e.g. kw=keywords or mine=/path/to/folder), got {spec!r}")
+        if name in models:
+            raise ValueError(f"model name {name!r} given twice; each served model needs its own name")
+        models[name] = model
+    return models

@@ -1,0 +1,113 @@
+"""The models a server serves: loaded once at start-up, each with its own micro-batcher.
+
+Fixed-label classifiers batch with ``Classifier.scores``. Zero-shot (CLAP) requests are batched
+through the audio tower all together, whatever their labels: the batch's audio embeddings come from
+one forward, then each request is scored against its own label embeddings (cached per prompt by the
+zero-shot classifier, so a label set costs the text tower only the first time it is seen).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from audiosift.errors import AudiosiftError
+from audiosift.server.batching import MicroBatcher
+from audiosift.server.config import ServerConfig
+
+logger = logging.getLogger("audiosift.server")
+
+CLASSIFIER = "classifier"
+ZERO_SHOT = "zero-shot"
+
+
+@dataclass(frozen=True)
+class ZeroShotItem:
+    """One zero-shot request as the batcher sees it."""
+
+    waveform: np.ndarray
+    labels: tuple[str, ...]
+    templates: tuple[str, ...] | None
+
+
+class ServedModel:
+    def __init__(self, name: str, model, config: ServerConfig):
+        self.name = name
+        self.model = model
+        self.kind = ZERO_SHOT if is_zero_shot(model) else CLASSIFIER
+        run = self._run_zero_shot if self.kind == ZERO_SHOT else self._run_classifier
+        self.batcher = MicroBatcher(run, max_batch_size=config.max_batch_size,
+                                    max_wait_s=config.batch_wait_ms / 1000.0, name=name)
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.model.sampling_rate
+
+    @property
+    def labels(self) -> list[str] | None:
+        return None if self.kind == ZERO_SHOT else self.model.labels
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "model_id": self.model.model_id,
+            "labels": self.labels,
+            "sampling_rate": self.sampling_rate,
+            "window_seconds": self.model.window_seconds,
+        }
+
+    def _run_classifier(self, _key, waveforms: list[np.ndarray]) -> np.ndarray:
+        return self.model.scores(waveforms, self.batcher.max_batch_size)
+
+    def _run_zero_shot(self, _key, items: list[ZeroShotItem]) -> list[np.ndarray]:
+        from audiosift.inference.zero_shot import softmax_scores
+
+        audio = self.model.embed_audio([item.waveform for item in items], sampling_rate=self.sampling_rate,
+                                       batch_size=self.batcher.max_batch_size)
+        rows = []
+        for embedding, item in zip(audio, items):
+            text = self.model.label_embeddings(list(item.labels), item.templates)
+            rows.append(softmax_scores(embedding[None, :], text, self.model.towers.logit_scale)[0])
+        return rows
+
+    def close(self) -> None:
+        self.batcher.close()
+
+
+def is_zero_shot(model) -> bool:
+    try:
+        from audiosift.inference.zero_shot import ZeroShotClassifier
+    except ImportError:  # no zero-shot support installed: nothing can be a zero-shot model
+        return False
+    return isinstance(model, ZeroShotClassifier)
+
+
+def load_models(config: ServerConfig) -> dict[str, object]:
+    """Load every model the config names (and nothing else). Failures are fatal unless
+    ``config.skip_unavailable``, in which case they are reported and skipped (at least one must load)."""
+    import audiosift
+
+    loaded: dict[str, object] = {}
+    failures: list[str] = []
+    for name, spec in config.models.items():
+        try:
+            loaded[name] = audiosift.load(spec, device=config.device, dtype=config.dtype,
+                                          batch_size=config.max_batch_size)
+        except AudiosiftError as error:
+            if not config.skip_unavailable:
+                raise
+            failures.append(name)
+            print(f"audiosift serve: skipping model {name!r}: {error}", file=sys.stderr)
+    if not loaded:
+        raise AudiosiftError(f"none of the models could be loaded ({', '.join(failures)}); "
+                             f"name one that is available with --model NAME=MODEL")
+    return loaded
+
+
+def serve_models(models: Mapping[str, object], config: ServerConfig) -> dict[str, ServedModel]:
+    return {name: ServedModel(name, model, config) for name, model in models.items()}

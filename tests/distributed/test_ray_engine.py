@@ -1,0 +1,115 @@
+"""``engine="ray"`` on a local 2-CPU Ray, kept offline (shared/reference/offline-setup.md), against the local engine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+
+import numpy as np
+import pytest
+
+import dataset_factory
+from audiosift.evaluation import evaluate
+
+pytestmark = pytest.mark.ray
+
+RAY_PROCESS_NAMES = ("raylet", "gcs_server", "ray::", "dashboard", "log_monitor", "monitor.py", "default_worker",
+                     "runtime_env_agent")
+
+
+def _ray_children():
+    import psutil
+
+    found = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            text = " ".join(process.cmdline()) or process.name()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if any(name in text for name in RAY_PROCESS_NAMES):
+            found.append(process)
+    return found
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory):
+    """A local Ray with 2 CPUs that never reaches the network; shut down, and its processes gone, after."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield from _start_local_ray(tmp_path_factory.mktemp("ray_home"), monkeypatch)
+
+
+def _start_local_ray(home, monkeypatch):
+    (home / "ray_bootstrap_config.yaml").write_text("provider: {type: local}\n")  # no cloud metadata probing
+    for name, value in {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+                        "RAY_AUTH_MODE": "disabled", "HOME": str(home)}.items():
+        monkeypatch.setenv(name, value)
+    import ray
+    import ray.data
+
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        deadline = time.monotonic() + 30
+        while _ray_children() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        leftovers = _ray_children()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        assert not leftovers, f"Ray processes still running after shutdown: {leftovers}"
+
+
+def records_by_id(folder):
+    return {r["id"]: r for r in map(json.loads, (folder / "predictions.jsonl").read_text().splitlines())}
+
+
+def test_ray_engine_writes_what_the_local_engine_writes_and_resumes(tmp_path, fixture_datasets, ast_model,
+                                                                   local_ray):
+    fixture = fixture_datasets["speech_commands"]
+    clips = sorted(fixture.folder.rglob("*.wav"))
+    (tmp_path / "notes.wav").write_text("not audio")
+    rows = [(str(p), p.parent.name) for p in clips] + [("missing.wav", "yes"), ("notes.wav", "no")]
+    manifest = str(dataset_factory.write_manifest(tmp_path, rows))
+    common = dict(allow_unmapped=True, batch_size=3)
+    local = evaluate(str(ast_model), manifest, tmp_path / "local", **common)
+
+    # The Ray run starts as a resumed run: the first records (the 4 unmapped ones, written at once,
+    # and one prediction) are already there; Ray classifies the remaining 5 clips and 2 bad files.
+    (tmp_path / "ray").mkdir()
+    shutil.copy(tmp_path / "local" / "run.json", tmp_path / "ray" / "run.json")
+    kept = (tmp_path / "local" / "predictions.jsonl").read_text().splitlines()[:5]
+    (tmp_path / "ray" / "predictions.jsonl").write_text("\n".join(kept) + "\n")
+    on_ray = evaluate(str(ast_model), manifest, tmp_path / "ray", engine="ray", ray_actors=1, **common)
+    assert local_ray.is_initialized()  # the engine used the running Ray and left it to its owner
+    assert on_ray.metrics["reused_from_earlier_runs"] == 5 and on_ray.metrics["processed_this_run"] == 7
+
+    local_records, ray_records = records_by_id(tmp_path / "local"), records_by_id(tmp_path / "ray")
+    assert set(ray_records) == set(local_records) and len(ray_records) == len(rows)
+    for example_id, expected in local_records.items():
+        got = ray_records[example_id]
+        assert {k: got.get(k) for k in ("label", "index", "path", "unmapped")} == \
+            {k: expected.get(k) for k in ("label", "index", "path", "unmapped")}
+        assert ("error" in got) == ("error" in expected)
+        if "predictions" in expected:
+            assert [p["label"] for p in got["predictions"]] == [p["label"] for p in expected["predictions"]]
+            np.testing.assert_allclose([p["score"] for p in got["predictions"]],
+                                       [p["score"] for p in expected["predictions"]], atol=1e-5)
+    assert "no such file" in ray_records["missing.wav"]["error"]
+    assert "notes.wav" in ray_records["notes.wav"]["error"]
+    for key in ("n", "scored", "failures", "unmapped", "accuracy", "top5_accuracy", "macro_f1", "per_class"):
+        assert on_ray.metrics[key] == local.metrics[key], key
+    assert on_ray.metrics["engine"] == "ray" and on_ray.metrics["failures"] == 2
+    for name in ("metrics.json", "confusion.csv", "confusion.png", "report.md"):
+        assert (tmp_path / "ray" / name).exists()
+
+
+def test_ray_engine_needs_a_model_name(tmp_path, fixture_datasets, ast_model):
+    import audiosift
+
+    with pytest.raises(ValueError, match="name or path"):
+        evaluate(audiosift.load(str(ast_model)), str(fixture_datasets["speech_commands"].folder), tmp_path,
+                 engine="ray", allow_unmapped=True)

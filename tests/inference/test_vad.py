@@ -1,0 +1,195 @@
+"""Speech segments from the real Silero VAD on recordings with known content, and speech-gated
+classification (language ID on long audio): only speech is classified; how the votes are combined."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+import recordings
+from audiosift.audio import load_audio
+from audiosift.inference.speech_gated import LogProbAverage, classify_speech
+from audiosift.inference.vad import (FRAME_SECONDS, SegmentTracker, SpeechSegment, StreamingSegmenter, VadOptions,
+                                     speech_segments)
+
+TOLERANCE_S = 0.25
+PARTS = [
+    ("silence", 1.3), ("speech", "turn on the lights in the kitchen please"), ("noise", 2.0),
+    ("speech", "yes"), ("tone", 1.5), ("silence", 0.7), ("speech", "the quick brown fox jumps over the lazy dog"),
+    ("silence", 1.2), ("speech", "stop"), ("noise", 1.0), ("tone", 0.8), ("speech", ("bonjour tout le monde", "fr")),
+    ("silence", 2.0),
+]
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vad")
+    samples, placed = recordings.compose(PARTS, folder)
+    return recordings.write(folder / "recording.wav", samples), samples, placed
+
+
+def speech_truth(placed):
+    return [p for p in placed if p.kind == "speech"]
+
+
+def test_segments_fall_within_a_quarter_second_of_the_placed_speech(recording):
+    path, _, placed = recording
+    segments = speech_segments(path)
+    truth = speech_truth(placed)
+    for part in truth:
+        overlapping = [s for s in segments if s.end > part.start and s.start < part.end]
+        assert overlapping, f"no segment for {part.text!r} at {part.start:.2f}-{part.end:.2f} s"
+        assert abs(overlapping[0].start - part.start) <= TOLERANCE_S, (part, overlapping)
+        assert abs(overlapping[-1].end - part.end) <= TOLERANCE_S, (part, overlapping)
+    # Noise, tones and silence give no segment of their own.
+    for segment in segments:
+        assert any(segment.end > p.start and segment.start < p.end for p in truth), segment
+    assert all(0.5 < s.score <= 1.0 for s in segments)
+
+
+def test_segments_are_ordered_disjoint_and_inside_the_audio(recording):
+    _, samples, _ = recording
+    segments = speech_segments(samples, sampling_rate=16000, pad_s=0.3, min_silence_s=0.05)
+    assert segments
+    for before, after in zip(segments, segments[1:]):
+        assert before.end <= after.start
+    assert segments[0].start >= 0 and segments[-1].end <= len(samples) / 16000
+
+
+@pytest.mark.parametrize("chunk", [160, 512, 4000])
+def test_streaming_segments_do_not_depend_on_chunk_size(recording, chunk):
+    _, samples, _ = recording
+    whole = StreamingSegmenter()
+    expected = whole.push(samples) + whole.finish()
+    streamed = StreamingSegmenter()
+    got = []
+    for start in range(0, len(samples), chunk):
+        got += streamed.push(samples[start : start + chunk])
+    got += streamed.finish()
+    assert got == expected and len(got) == 5
+
+
+def frames(*runs):
+    """Frame probabilities from (probability, seconds) runs."""
+    return np.concatenate([np.full(round(seconds / FRAME_SECONDS), p, np.float32) for p, seconds in runs])
+
+
+def track(probs, **options):
+    tracker = SegmentTracker(VadOptions(**options))
+    return tracker.push(probs) + tracker.finish(len(probs) * FRAME_SECONDS)
+
+
+def test_tracker_hysteresis_min_durations_and_padding():
+    probs = frames((0.1, 0.64), (0.9, 0.96), (0.1, 0.064), (0.9, 0.32), (0.1, 0.64), (0.95, 0.128), (0.1, 0.64))
+    # The 64 ms dip is shorter than min_silence (0.1 s): bridged. The 128 ms blip is shorter than
+    # min_speech (0.25 s): dropped.
+    segments = track(probs, pad_s=0.0)
+    assert [(s.start, s.end) for s in segments] == [(0.64, 1.984)]
+    # Between the thresholds (0.35..0.5) speech goes on; below neg_threshold it ends.
+    assert len(track(frames((0.9, 0.64), (0.4, 0.64), (0.9, 0.64)), pad_s=0.0)) == 1
+    padded = track(probs, pad_s=0.1)
+    assert [(s.start, s.end) for s in padded] == [(0.54, 2.084)]
+
+
+def test_tracker_padding_never_overlaps_and_max_speech_splits():
+    probs = frames((0.9, 0.64), (0.1, 0.128), (0.9, 0.64))
+    segments = track(probs, pad_s=0.2)
+    assert len(segments) == 2 and segments[0].start == 0.0  # clamped at the start of the audio
+    assert segments[0].end <= segments[1].start
+    long = track(frames((0.9, 3.5)), pad_s=0.0, max_speech_s=1.0)  # 109 frames: 32 + 32 + 32 + 13
+    assert [round(s.end - s.start, 3) for s in long] == [1.024, 1.024, 1.024, 0.416]
+    short_tail = track(frames((0.9, 3.2)), pad_s=0.0, max_speech_s=1.0)  # the last 4 frames: < min_speech
+    assert [round(s.end - s.start, 3) for s in short_tail] == [1.024, 1.024, 1.024]
+
+
+def test_vad_options_are_checked():
+    for bad in [dict(threshold=0.0), dict(threshold=0.5, neg_threshold=0.6), dict(min_speech_s=-1),
+                dict(max_speech_s=0.01)]:
+        with pytest.raises(ValueError):
+            VadOptions(**bad)
+    assert VadOptions(threshold=0.5).end_threshold == pytest.approx(0.35)
+
+
+class SpyClassifier:
+    """Two labels; remembers what it was asked to classify. p(loud) grows with the clip's RMS."""
+
+    name, labels, sampling_rate, window_seconds = "spy", ["loud", "soft"], 16000, 30.0
+    options = types.SimpleNamespace(batch_size=2)
+    backend = types.SimpleNamespace(min_samples=400)
+
+    def __init__(self):
+        self.heard: list[np.ndarray] = []
+
+    def scores(self, waveforms, batch_size=None):
+        self.heard += list(waveforms)
+        loud = np.array([min(0.99, 0.2 + 4 * float(np.sqrt(np.mean(w**2)))) for w in waveforms])
+        return np.stack([loud, 1 - loud], axis=1).astype(np.float32)
+
+
+def test_only_speech_is_classified(recording):
+    path, _, placed = recording
+    samples = load_audio(path, 16000)  # the 16-bit file, as decoded
+    spy = SpyClassifier()
+    result = classify_speech(spy, path, top_k=None)
+    truth = speech_truth(placed)
+    assert len(spy.heard) == len(result.segments) == len(truth)
+    for part, segment, heard in zip(truth, result.segments, spy.heard):
+        assert abs(segment["start"] - part.start) <= TOLERANCE_S and abs(segment["end"] - part.end) <= TOLERANCE_S
+        start, end = round(segment["start"] * 16000), round(segment["end"] * 16000)
+        np.testing.assert_array_equal(heard, samples[start:end])  # exactly the segment's audio
+    assert result.speech_seconds == pytest.approx(sum(s["end"] - s["start"] for s in result.segments))
+    assert result.duration_seconds == pytest.approx(len(samples) / 16000, abs=1e-3)
+
+
+def test_overall_scores_are_the_duration_weighted_mean_log_probability(recording):
+    path, _, _ = recording
+    spy = SpyClassifier()
+    result = classify_speech(spy, path, top_k=None)
+    durations = np.array([s["end"] - s["start"] for s in result.segments])
+    probs = np.array([[{p["label"]: p["score"] for p in s["predictions"]}[label] for label in spy.labels]
+                      for s in result.segments])
+    mean_log = (durations[:, None] * np.log(probs)).sum(axis=0) / durations.sum()
+    expected = np.exp(mean_log) / np.exp(mean_log).sum()
+    got = {p["label"]: p["score"] for p in result.predictions}
+    np.testing.assert_allclose([got[label] for label in spy.labels], expected, rtol=1e-5)
+    assert result.label == spy.labels[int(np.argmax(expected))]
+
+
+def test_silence_and_music_do_not_vote(tmp_path):
+    """Adding long tones and noise between the same speech changes nothing in the answer."""
+    speech_only = [("silence", 0.5), ("speech", "good morning everyone"), ("silence", 1.0), ("speech", "stop"),
+                   ("silence", 0.5)]
+    with_music = [("silence", 0.5), ("speech", "good morning everyone"), ("silence", 0.5), ("tone", 3.0),
+                  ("noise", 3.0), ("silence", 0.5), ("speech", "stop"), ("silence", 0.5)]
+    answers = []
+    for parts in (speech_only, with_music):
+        samples, _ = recordings.compose(parts, tmp_path)
+        result = classify_speech(SpyClassifier(), samples, sampling_rate=16000, top_k=None,
+                                 vad_options=VadOptions(pad_s=0.0))
+        answers.append((len(result.segments), result.predictions))
+    assert answers[0][0] == answers[1][0] == 2
+    (_, quiet), (_, noisy) = answers
+    for a, b in zip(quiet, noisy):
+        assert a["label"] == b["label"] and a["score"] == pytest.approx(b["score"], abs=0.02)
+
+
+def test_no_speech_gives_no_answer():
+    result = classify_speech(SpyClassifier(), np.zeros(16000 * 3, np.float32), sampling_rate=16000)
+    assert result.predictions is None and result.segments == [] and result.label is None
+
+
+def test_log_prob_average():
+    average = LogProbAverage(2)
+    assert average.scores() is None
+    average.add(np.array([0.9, 0.1]), 3.0)
+    average.add(np.array([0.2, 0.8]), 1.0)
+    mean = (3 * np.log([0.9, 0.1]) + np.log([0.2, 0.8])) / 4
+    np.testing.assert_allclose(average.scores(), np.exp(mean) / np.exp(mean).sum(), rtol=1e-6)
+    average.add(np.array([1.0, 0.0]), 1.0)  # an exact zero must not give -inf / NaN
+    assert np.isfinite(average.scores()).all()
+
+
+def test_segments_as_dicts():
+    assert SpeechSegment(1.0, 2.0, 0.9).as_dict() == {"start": 1.0, "end": 2.0, "score": 0.9}
