@@ -34,26 +34,27 @@ def main(argv: list[str] | None = None) -> int:
     from audiosift.cli.common import quiet_libraries
 
     quiet_libraries()
-    warnings.formatwarning = _one_line_warning  # this process is ours: no file:line noise for users
-    # transformers' AST extractor warns at every load about empty mel filters in the model's own config.
-    warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.run(args) or 0)
-    except AudiosiftError as error:
-        print(f"audiosift {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"audiosift {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():  # restored on return, so an in-process caller keeps its own settings
+        warnings.showwarning = _one_line_warning  # no file:line noise for users
+        # transformers' AST extractor warns at every load about empty mel filters in the model's own config.
+        warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
+        try:
+            return int(args.run(args) or 0)
+        except AudiosiftError as error:
+            print(f"audiosift {args.command}: error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"audiosift {args.command}: interrupted", file=sys.stderr)
+            return 130
 
 
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"audiosift: warning: {message}\n"
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"audiosift: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":
