@@ -175,19 +175,28 @@ def _validated(samples: np.ndarray, rate: int, name: str) -> tuple[np.ndarray, i
     return samples, rate
 
 
-def _decode_path(path: Path) -> tuple[np.ndarray, int]:
+def check_audio_file(path: Path) -> None:
+    """Raise AudioDecodeError for what cannot be an audio file: missing, a folder, 0 bytes."""
     if not path.exists():
         raise AudioDecodeError(f"{path}: no such file")
     if path.is_dir():
         raise AudioDecodeError(f"{path}: is a folder, expected an audio file")
     if path.stat().st_size == 0:
         raise AudioDecodeError(f"{path}: file is empty (0 bytes)")
+
+
+def check_audio_bytes(data: bytes, name: str) -> None:
+    if not data:
+        raise AudioDecodeError(f"{name}: no bytes given, expected encoded audio")
+
+
+def _decode_path(path: Path) -> tuple[np.ndarray, int]:
+    check_audio_file(path)
     return _decode_with_fallback(str(path), str(path))
 
 
 def _decode_bytes(data: bytes, name: str) -> tuple[np.ndarray, int]:
-    if not data:
-        raise AudioDecodeError(f"{name}: no bytes given, expected encoded audio")
+    check_audio_bytes(data, name)
     return _decode_with_fallback(data, name)
 
 

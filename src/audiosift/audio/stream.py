@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from audiosift.audio.decode import AudioInput, decode, describe, to_mono
+from audiosift.audio.decode import AudioInput, check_audio_bytes, check_audio_file, decode, describe, to_mono
 from audiosift.errors import AudioDecodeError, InvalidAudioError
 
 # Ten seconds per block: large enough that per-block overhead (Python, resampler calls) is
@@ -142,16 +142,10 @@ def _open_reader(source: AudioInput, sampling_rate: int | None, name: str):
         source = source["bytes"] if source.get("bytes") is not None else source["path"]
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise AudioDecodeError(f"{path}: no such file")
-        if path.is_dir():
-            raise AudioDecodeError(f"{path}: is a folder, expected an audio file")
-        if path.stat().st_size == 0:
-            raise AudioDecodeError(f"{path}: file is empty (0 bytes)")
+        check_audio_file(path)
         return _file_reader(str(path), name)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        if not len(source):
-            raise AudioDecodeError(f"{name}: no bytes given, expected encoded audio")
+        check_audio_bytes(bytes(source), name)
         return _file_reader(bytes(source), name)
     samples, rate = decode(source, sampling_rate)  # arrays are in memory already: nothing to stream
     return _ArrayReader(samples, rate)

@@ -115,29 +115,34 @@ class Classifier:
         """
         check_top_k(top_k)
         size = batch_size or self.options.batch_size
-        pending: list[ItemResult] = []
-        waveforms: dict[int, np.ndarray] = {}
-        for index, source in enumerate(inputs):
-            result = ItemResult(index, source)
-            try:
-                waveforms[index] = self.prepare(source, sampling_rate)
-                result.duration_s = len(waveforms[index]) / self.sampling_rate
-            except AudiosiftError as error:
-                result.error = str(error)
-            pending.append(result)
-            if len(waveforms) >= size * DECODE_AHEAD_BATCHES:
-                yield from self._finish(pending, waveforms, top_k, size)
-                pending, waveforms = [], {}
-        yield from self._finish(pending, waveforms, top_k, size)
+        for pending, waveforms in decoded_chunks(self, inputs, sampling_rate, size):
+            positions = list(waveforms)
+            scores = dict(zip(positions, self.scores([waveforms[p] for p in positions], size)))
+            for result in pending:
+                if result.index in scores:
+                    result.predictions = top_k_predictions(scores[result.index], self.backend.labels, top_k)
+                yield result
 
-    def _finish(self, pending, waveforms, top_k, batch_size) -> Iterator[ItemResult]:
-        positions = list(waveforms)
-        scores = self.scores([waveforms[p] for p in positions], batch_size)
-        by_index = dict(zip(positions, scores))
-        for result in pending:
-            if result.index in by_index:
-                result.predictions = top_k_predictions(by_index[result.index], self.backend.labels, top_k)
-            yield result
+
+def decoded_chunks(classifier, inputs: Iterable[Any], sampling_rate: int | None,
+                   batch_size: int) -> Iterator[tuple[list[ItemResult], dict[int, np.ndarray]]]:
+    """``(results, {index: waveform})`` chunks of a batch job: a few batches decoded ahead with
+    ``classifier.prepare``; an input that fails to decode gets ``error`` set and no waveform."""
+    pending: list[ItemResult] = []
+    waveforms: dict[int, np.ndarray] = {}
+    for index, source in enumerate(inputs):
+        result = ItemResult(index, source)
+        try:
+            waveforms[index] = classifier.prepare(source, sampling_rate)
+            result.duration_s = len(waveforms[index]) / classifier.sampling_rate
+        except AudiosiftError as error:
+            result.error = str(error)
+        pending.append(result)
+        if len(waveforms) >= batch_size * DECODE_AHEAD_BATCHES:
+            yield pending, waveforms
+            pending, waveforms = [], {}
+    if pending:
+        yield pending, waveforms
 
 
 def source_name(source: Any) -> str:

@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from audiosift.audio import load_audio
-from audiosift.errors import AudiosiftError
-from audiosift.inference.classifier import DECODE_AHEAD_BATCHES, ItemResult, is_single_input
+from audiosift.inference.classifier import ItemResult, decoded_chunks, is_single_input
 from audiosift.inference.engine import top_k_predictions
 from audiosift.inference.options import LoadOptions, check_top_k
 from audiosift.inference.text_cache import TEXT_CACHE_ENV, TextEmbeddingCache
@@ -201,7 +200,7 @@ class ZeroShotClassifier:
         templates = resolve_templates(hypothesis_template)
         text = self.label_embeddings(labels, templates)  # once for the whole job
         size = batch_size or self.options.batch_size
-        for pending, waveforms in self._decoded_chunks(inputs, sampling_rate, size):
+        for pending, waveforms in decoded_chunks(self, inputs, sampling_rate, size):
             positions = list(waveforms)
             rows = {}
             if positions:
@@ -216,31 +215,13 @@ class ZeroShotClassifier:
                    batch_size: int | None = None) -> Iterator[EmbeddingResult]:
         """One :class:`EmbeddingResult` per input, in order; bad inputs carry ``error``."""
         size = batch_size or self.options.batch_size
-        for pending, waveforms in self._decoded_chunks(inputs, sampling_rate, size):
+        for pending, waveforms in decoded_chunks(self, inputs, sampling_rate, size):
             positions = list(waveforms)
             vectors = {}
             if positions:
                 vectors = dict(zip(positions, self.towers.embed_clips([waveforms[p] for p in positions], size)))
             for item in pending:
                 yield EmbeddingResult(item.index, item.source, vectors.get(item.index), item.error, item.duration_s)
-
-    def _decoded_chunks(self, inputs: Iterable[Any], sampling_rate: int | None, batch_size: int):
-        """``(results, {index: waveform})`` chunks: a few batches decoded ahead, errors recorded."""
-        pending: list[ItemResult] = []
-        waveforms: dict[int, np.ndarray] = {}
-        for index, source in enumerate(inputs):
-            result = ItemResult(index, source)
-            try:
-                waveforms[index] = self.prepare(source, sampling_rate)
-                result.duration_s = len(waveforms[index]) / self.sampling_rate
-            except AudiosiftError as error:
-                result.error = str(error)
-            pending.append(result)
-            if len(waveforms) >= batch_size * DECODE_AHEAD_BATCHES:
-                yield pending, waveforms
-                pending, waveforms = [], {}
-        if pending:
-            yield pending, waveforms
 
 
 def softmax_scores(audio: np.ndarray, text: np.ndarray, logit_scale: float) -> np.ndarray:
