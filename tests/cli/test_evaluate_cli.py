@@ -47,6 +47,33 @@ def test_zero_shot_with_templates_and_label_column(tmp_path, fixture_datasets, c
     assert json.loads((output / "metrics.json").read_text())["scored"] == 8
 
 
+def test_where_selects_esc50_fold_1_for_zero_shot(tmp_path, capsys, fixture_datasets, clap_model):
+    output = tmp_path / "run"
+    code = main(["evaluate", "--model", str(clap_model), "--dataset", str(fixture_datasets["esc50"].parquet),
+                 "--label-column", "category", "--where", "fold=1", "--where", "category=dog,rain,siren",
+                 "--limit", "2", "--output", str(output), "--no-progress"])
+    assert code == 0
+    assert "on " + str(fixture_datasets["esc50"].parquet) + " where fold=1 category=dog,rain,siren: accuracy" in \
+        capsys.readouterr().out
+    records = [json.loads(line) for line in (output / "predictions.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["label"]) for r in records] == [("0", "dog"), ("2", "rain")]  # fold-1 rows, then --limit
+    run = json.loads((output / "run.json").read_text())
+    assert run["candidate_labels"] == ["clock tick", "dog", "rain", "siren"]  # the split's labels stay candidates
+    assert json.loads((output / "metrics.json").read_text())["where"] == ["fold=1", "category=dog,rain,siren"]
+    # no such values: a clear error (exit code 2), not an empty report
+    code = main(["evaluate", "--model", str(clap_model), "--dataset", str(fixture_datasets["esc50"].parquet),
+                 "--label-column", "category", "--where", "fold=6", "--output", str(tmp_path / "none")])
+    assert code == 2 and "matches --where fold=6 ('fold' holds 1, 2)" in capsys.readouterr().err
+    assert not (tmp_path / "none" / "predictions.jsonl").exists()
+
+
+def test_malformed_where_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "-d", str(tmp_path), "-o", str(tmp_path / "o"), "--where", "fold"])
+    assert exit_info.value.code == 2
+    assert "argument --where: expected COLUMN=VALUE" in capsys.readouterr().err
+
+
 def test_ray_options_need_the_ray_engine(tmp_path):
     with pytest.raises(SystemExit, match="need --engine ray"):
         main(["evaluate", "-d", str(tmp_path), "-o", str(tmp_path / "o"), "--ray-actors", "2"])
@@ -58,5 +85,5 @@ def test_help_lists_the_options(capsys):
     text = capsys.readouterr().out
     for option in ("--dataset", "--config", "--split", "--label-column", "--audio-column", "--label-map",
                    "--allow-unmapped", "--limit", "--shuffle", "--seed", "--batch-size", "--template", "--engine",
-                   "--ray-address", "--output", "--streaming"):
+                   "--ray-address", "--output", "--streaming", "--where"):
         assert option in text

@@ -107,6 +107,20 @@ def test_ray_engine_writes_what_the_local_engine_writes_and_resumes(tmp_path, fi
         assert (tmp_path / "ray" / name).exists()
 
 
+def test_ray_engine_classifies_the_filtered_examples(tmp_path, fixture_datasets, ast_model, local_ray):
+    parquet = str(fixture_datasets["speech_commands"].parquet)  # rows 0-1 yes, 2-3 no, 4-5 marvin, ...
+    common = dict(where=["label=no,marvin"], shuffle=True, seed=4, limit=3, batch_size=2, allow_unmapped=True)
+    local = evaluate(str(ast_model), parquet, tmp_path / "local", **common)
+    on_ray = evaluate(str(ast_model), parquet, tmp_path / "ray", engine="ray", **common)
+    local_records, ray_records = records_by_id(tmp_path / "local"), records_by_id(tmp_path / "ray")
+    assert set(ray_records) == set(local_records) and len(ray_records) == 3 and set(ray_records) <= set("2345")
+    for example_id, expected in local_records.items():
+        assert [p["label"] for p in ray_records[example_id]["predictions"]] == \
+            [p["label"] for p in expected["predictions"]]
+    assert on_ray.metrics["where"] == local.metrics["where"] == ["label=no,marvin"]
+    assert on_ray.metrics["per_class"] == local.metrics["per_class"]
+
+
 def test_ray_engine_needs_a_model_name(tmp_path, fixture_datasets, ast_model):
     import audiosift
 

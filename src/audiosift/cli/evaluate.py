@@ -26,6 +26,11 @@ def register(subparsers) -> None:
     source.add_argument("--audio-column", default=None,
                         help="column holding the audio (default: the Audio column; manifests: path)")
     source.add_argument("--streaming", action="store_true", help="stream the hub dataset instead of downloading it")
+    source.add_argument("--where", action="append", type=where_condition, default=None,
+                        metavar="COLUMN=VALUE[,VALUE...]",
+                        help="evaluate only rows whose COLUMN holds VALUE (any of several, comma-separated); "
+                             "repeat for more columns, all must hold; before --shuffle/--limit. E.g. fold=1, "
+                             "lang_id=en-AU (ClassLabel: name or id). Class folders: only 'label'")
     source.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N examples")
     source.add_argument("--shuffle", action="store_true", help="shuffle before --limit (seeded)")
     source.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
@@ -61,7 +66,8 @@ def run_command(args) -> int:
         result = evaluate(
             args.model, args.dataset, args.output, config=args.config, split=args.split,
             label_column=args.label_column, audio_column=args.audio_column, streaming=args.streaming,
-            limit=args.limit, shuffle=args.shuffle, seed=args.seed, dataset_revision=args.dataset_revision,
+            where=args.where, limit=args.limit, shuffle=args.shuffle, seed=args.seed,
+            dataset_revision=args.dataset_revision,
             label_map=args.label_map, allow_unmapped=args.allow_unmapped,
             templates=tuple(args.templates) if args.templates else None, batch_size=args.batch_size,
             device=args.device, dtype=args.dtype, revision=args.revision, engine=args.engine,
@@ -73,13 +79,24 @@ def run_command(args) -> int:
     return 0
 
 
+def where_condition(text: str):
+    """argparse type of --where: ``fold=1,2`` -> ``("fold", ("1", "2"))``."""
+    from audiosift.datasets.filters import parse_condition
+
+    try:
+        return parse_condition(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("where: ")) from error
+
+
 def summary(metrics: dict, folder) -> str:
     def share(value):
         return "n/a" if value is None else f"{value:.2%}"
 
     rate = metrics["throughput_clips_per_s"]
+    subset = f" where {' '.join(metrics['where'])}" if metrics.get("where") else ""
     lines = [
-        f"{metrics['model']} on {metrics['dataset']}: accuracy {share(metrics['accuracy'])}, "
+        f"{metrics['model']} on {metrics['dataset']}{subset}: accuracy {share(metrics['accuracy'])}, "
         f"top-5 {share(metrics['top5_accuracy'])}, macro-F1 "
         f"{'n/a' if metrics['macro_f1'] is None else format(metrics['macro_f1'], '.4f')}",
         f"examples {metrics['n']}: scored {metrics['scored']}, failures {metrics['failures']}, "

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from audiosift.audio.files import AUDIO_EXTENSIONS
+from audiosift.datasets.filters import RowFilter, Where, describe, normalise_where
 from audiosift.errors import DatasetError
 
 MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
@@ -52,7 +53,10 @@ class DatasetOptions:
     label_column: str | None = None  # None: "label", else the table's only ClassLabel column
     audio_column: str | None = None  # None: the table's Audio column / the manifest's path column
     streaming: bool = False  # hub/table sources: read as a stream instead of downloading the split
-    limit: int | None = None  # keep the first N examples (after shuffling)
+    # keep rows whose columns hold these values, before shuffling and limit: ("fold=1",), {"fold": [1, 2]};
+    # normalised to ((column, (value, ...)), ...) (see audiosift.datasets.filters)
+    where: Where = ()
+    limit: int | None = None  # keep the first N examples (after --where and shuffling)
     shuffle: bool = False
     seed: int = 0
     shuffle_buffer: int = 1000  # streaming shuffle: examples held in the buffer datasets shuffles
@@ -60,6 +64,7 @@ class DatasetOptions:
     cache_dir: str | None = None  # datasets' cache folder (default: HF_DATASETS_CACHE)
 
     def __post_init__(self):
+        object.__setattr__(self, "where", normalise_where(self.where))  # frozen: set once, here
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
             raise ValueError(f"limit must be a positive integer or None, got {self.limit!r}")
         if not isinstance(self.seed, int):
@@ -73,7 +78,15 @@ class DatasetOptions:
 
     def selection(self) -> dict:
         """What decides which examples come out, in which order (a resumed run must match it)."""
-        return {key: value for key, value in asdict(self).items() if key != "cache_dir"}
+        selection = {key: value for key, value in asdict(self).items() if key != "cache_dir"}
+        if not self.where:  # absent when unused, so runs started before filters existed still resume
+            del selection["where"]
+        return selection
+
+    def row_filter(self, source: str, columns: Sequence[str] | None = None,
+                   class_names: dict[str, Sequence[str]] | None = None) -> RowFilter | None:
+        """The ``where`` filter for ``source`` (None without one); unknown ``columns`` are refused here."""
+        return RowFilter(self.where, source, columns, class_names) if self.where else None
 
 
 @dataclass
@@ -101,7 +114,9 @@ def open_dataset(source: str | os.PathLike, options: DatasetOptions | None = Non
     - parquet or arrow files (or a folder of them, or one saved with ``save_to_disk``) with an
       audio column.
 
-    Options are a :class:`DatasetOptions` or its fields as keywords.
+    Options are a :class:`DatasetOptions` or its fields as keywords; ``where=["fold=1"]`` (or
+    ``{"fold": 1}``) keeps the rows whose columns hold those values, before shuffling and ``limit``
+    (see :mod:`audiosift.datasets.filters`). Row ids stay the source's row indices or paths.
     """
     if options is not None and option_values:
         raise TypeError("pass either options=DatasetOptions(...) or option keywords, not both")
@@ -109,13 +124,17 @@ def open_dataset(source: str | os.PathLike, options: DatasetOptions | None = Non
     text = os.fspath(source)
     path = Path(text).expanduser()
     if path.exists():
-        return _open_local(path, options)
-    if _looks_like_path(text):
+        opened = _open_local(path, options)
+    elif _looks_like_path(text):
         raise DatasetError(f"{text}: no such file or folder (expected a dataset folder, manifest, parquet "
                            f"file, or a hub id such as 'PolyAI/minds14')")
-    from audiosift.datasets.tables import open_hub_dataset
+    else:
+        from audiosift.datasets.tables import open_hub_dataset
 
-    return open_hub_dataset(text, options)
+        opened = open_hub_dataset(text, options)
+    if options.where:
+        opened.info["where"] = describe(options.where)
+    return opened
 
 
 def _looks_like_path(text: str) -> bool:
@@ -155,6 +174,11 @@ def open_class_folders(root: Path, options: DatasetOptions) -> OpenedDataset:
             raise DatasetError(f"{root}: no sub-folder {options.split!r} for split {options.split!r}; "
                                f"a class-folder dataset is used whole unless it has one folder per split")
         root = root / options.split
+    others = [column for column, _ in options.where if column != DEFAULT_LABEL_COLUMN]
+    if others:
+        raise DatasetError(f"{root}: a folder of class sub-folders has one column to filter on, "
+                           f"{DEFAULT_LABEL_COLUMN!r} (the sub-folder names, e.g. --where label=dog,cat), not "
+                           f"{', '.join(map(repr, others))}; to filter on other columns use a manifest or table")
     entries: list[tuple[str, Path, str]] = []
     classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     for class_dir in classes:
@@ -164,7 +188,10 @@ def open_class_folders(root: Path, options: DatasetOptions) -> OpenedDataset:
         raise DatasetError(f"{root}: found no audio files in class sub-folders; expected one sub-folder per "
                            f"class holding audio files (e.g. {root}/dog/1.wav), or a manifest/parquet file")
     label_names = sorted({label for _, _, label in entries})
-    return _opened_from_entries(str(root), entries, label_names, options, {"kind": "class folders", "root": str(root)})
+    keep = _kept(options.row_filter(str(root), [DEFAULT_LABEL_COLUMN]),
+                 [{DEFAULT_LABEL_COLUMN: label} for _, _, label in entries])
+    info = {"kind": "class folders", "root": str(root)}
+    return _opened_from_entries(str(root), entries, label_names, options, info, keep)
 
 
 def open_manifest(path: Path, options: DatasetOptions) -> OpenedDataset:
@@ -174,7 +201,7 @@ def open_manifest(path: Path, options: DatasetOptions) -> OpenedDataset:
     rows = _read_manifest_rows(path)
     if not rows:
         raise DatasetError(f"{path}: the manifest has no rows; expected a header and one row per clip")
-    columns = list(rows[0].keys())
+    columns = list(dict.fromkeys(column for row in rows for column in row))  # JSONL rows may differ
     audio_column = options.audio_column or next((c for c in MANIFEST_AUDIO_COLUMNS if c in columns), None)
     label_column = options.label_column or DEFAULT_LABEL_COLUMN
     for role, column in (("audio path", audio_column), ("label", label_column)):
@@ -196,7 +223,8 @@ def open_manifest(path: Path, options: DatasetOptions) -> OpenedDataset:
         entries.append((written, clip, _label_text(row.get(label_column))))
     label_names = sorted({label for _, _, label in entries if label is not None})
     info = {"kind": "manifest", "manifest": str(path), "audio_column": audio_column, "label_column": label_column}
-    return _opened_from_entries(str(path), entries, label_names, options, info)
+    keep = _kept(options.row_filter(str(path), columns), rows)
+    return _opened_from_entries(str(path), entries, label_names, options, info, keep)
 
 
 def _read_manifest_rows(path: Path) -> list[dict]:
@@ -227,16 +255,29 @@ def _label_text(value: Any) -> str | None:
     return str(value).strip() if isinstance(value, str) else str(value)
 
 
+def _kept(row_filter: RowFilter | None, rows: list[dict]) -> list[int] | None:
+    """Positions of the rows the filter keeps (None: no filter); matching nothing is an error."""
+    if row_filter is None:
+        return None
+    return row_filter.positions({column: [row.get(column) for row in rows] for column in row_filter.columns},
+                                len(rows))
+
+
 def _opened_from_entries(name: str, entries: list[tuple[str, Path, str | None]], label_names: list[str],
-                         options: DatasetOptions, info: dict) -> OpenedDataset:
-    order = selected_positions(len(entries), options)
+                         options: DatasetOptions, info: dict, keep: Sequence[int] | None = None) -> OpenedDataset:
+    order = selected_positions(len(entries), options, keep)
     examples = [Example(id=entries[i][0], audio=entries[i][1], label=entries[i][2], index=int(i),
                         path=str(entries[i][1])) for i in order]
     info = dict(info, size_before_selection=len(entries))
+    if keep is not None:
+        info["matching_where"] = len(keep)
     return OpenedDataset(name, examples, label_names, len(examples), info)
 
 
-def selected_positions(count: int, options: DatasetOptions) -> Sequence[int]:
-    """Positions ``0..count-1`` to use: a seeded permutation when shuffling, then the first ``limit``."""
-    order = np.random.default_rng(options.seed).permutation(count) if options.shuffle else np.arange(count)
-    return [int(i) for i in order[: options.limit]]
+def selected_positions(count: int, options: DatasetOptions, keep: Sequence[int] | None = None) -> Sequence[int]:
+    """Positions of ``count`` rows to use, in order: those in ``keep`` (the ``where`` filter's; None: all),
+    seeded-shuffled when asked, then the first ``limit``."""
+    candidates = np.arange(count) if keep is None else np.asarray(keep, dtype=np.int64)
+    order = np.random.default_rng(options.seed).permutation(len(candidates)) if options.shuffle else None
+    chosen = candidates if order is None else candidates[order]
+    return [int(i) for i in chosen[: options.limit]]

@@ -25,6 +25,7 @@ from audiosift.datasets.sources import (
     OpenedDataset,
     selected_positions,
 )
+from audiosift.datasets.filters import RowFilter
 from audiosift.errors import DatasetError
 
 PARQUET_REVISION = "refs/convert/parquet"
@@ -154,7 +155,8 @@ def from_hf_dataset(dataset: Any, name: str, options: DatasetOptions, info: dict
     columns = list(dataset.column_names or features)
     audio_column = _audio_column(features, columns, options, name)
     label_column = _label_column(features, columns, options, name)
-    dataset = _keep_columns(dataset, [audio_column, label_column])
+    row_filter = _row_filter(features, columns, audio_column, options, name)
+    dataset = _keep_columns(dataset, [audio_column, label_column, *(row_filter.columns if row_filter else [])])
     if _is_audio_feature(features.get(audio_column)):
         from datasets import Audio
 
@@ -165,9 +167,14 @@ def from_hf_dataset(dataset: Any, name: str, options: DatasetOptions, info: dict
     info = dict(info, audio_column=audio_column, label_column=label_column, streaming=options.streaming)
     reader = _RowReader(audio_column, label_column, decode_label, base_dir)
     if options.streaming:
-        return OpenedDataset(name, _stream_examples(dataset, options, reader), names and list(names),
+        return OpenedDataset(name, _stream_examples(dataset, options, reader, row_filter), names and list(names),
                              options.limit, info)
-    positions = selected_positions(len(dataset), options)
+    keep = None
+    if row_filter:  # only the filtered columns are read for this (never the audio)
+        keep = row_filter.positions(dataset.select_columns(row_filter.columns)[:], len(dataset))
+        info["matching_where"] = len(keep)
+    positions = selected_positions(len(dataset), options, keep)
+    # the split's whole label set, as for ClassLabel names: a filter or limit does not change the task
     label_names = list(names) if names else sorted({str(v) for v in dataset.unique(label_column) if v is not None})
     info["size_before_selection"] = len(dataset)
     rows = dataset.select(positions) if positions != list(range(len(dataset))) else dataset
@@ -215,14 +222,33 @@ class _IndexedExamples:
             yield self.reader.example(row, position)
 
 
-def _stream_examples(dataset, options: DatasetOptions, reader: _RowReader) -> Iterator[Example]:
-    dataset = dataset.map(lambda _, index: {INDEX_COLUMN: index}, with_indices=True)
+def _stream_examples(dataset, options: DatasetOptions, reader: _RowReader,
+                     row_filter: RowFilter | None) -> Iterator[Example]:
+    dataset = dataset.map(lambda _, index: {INDEX_COLUMN: index}, with_indices=True)  # row index of the source
+    if row_filter:  # before shuffling and take, as for map-style tables
+        dataset = dataset.filter(row_filter)
     if options.shuffle:
         dataset = dataset.shuffle(seed=options.seed, buffer_size=options.shuffle_buffer)
     if options.limit:
         dataset = dataset.take(options.limit)
+    yielded = False
     for row in dataset:
+        yielded = True
         yield reader.example(row, int(row[INDEX_COLUMN]))
+    if row_filter and not yielded:  # a stream's rows are only known as they come: say so at its end
+        raise DatasetError(row_filter.no_match_message())
+
+
+def _row_filter(features, columns: list[str], audio_column: str, options: DatasetOptions,
+                name: str) -> RowFilter | None:
+    """The ``where`` filter, its columns checked against the table's (when known) and ClassLabel names."""
+    if not options.where:
+        return None
+    if any(column == audio_column for column, _ in options.where):
+        raise DatasetError(f"{name}: --where cannot filter on the audio column {audio_column!r}")
+    class_names = {column: list(feature.names) for column, feature in features.items()
+                   if type(feature).__name__ == "ClassLabel"}
+    return options.row_filter(name, columns or None, class_names)
 
 
 def _single_split(dataset, name: str, options: DatasetOptions):

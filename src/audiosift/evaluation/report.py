@@ -112,6 +112,7 @@ def _summary_table(metrics: dict) -> list[str]:
     rate = metrics.get("throughput_clips_per_s")
     return [
         "| metric | value |", "|---|---:|",
+        *([f"| subset (--where) | {_cell(' '.join(metrics['where']))} |"] if metrics.get("where") else []),
         f"| examples | {metrics['n']} |",
         f"| scored | {metrics['scored']} |",
         f"| failures (not scored) | {metrics['failures']} |",

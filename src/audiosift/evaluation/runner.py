@@ -94,13 +94,17 @@ class EvaluationResult:
 
 def evaluate(model: Any, dataset: str | OpenedDataset, output: str, *, config: str | None = None,
              split: str | None = None, label_column: str | None = None, audio_column: str | None = None,
-             streaming: bool = False, limit: int | None = None, shuffle: bool = False, seed: int = 0,
-             dataset_revision: str | None = None, cache_dir: str | None = None, **options) -> EvaluationResult:
+             streaming: bool = False, where: Any = None, limit: int | None = None, shuffle: bool = False,
+             seed: int = 0, dataset_revision: str | None = None, cache_dir: str | None = None,
+             **options) -> EvaluationResult:
     """Evaluate ``model`` (a name/path for ``audiosift.load``, or a loaded classifier) on ``dataset``.
 
     ``dataset`` is anything :func:`audiosift.datasets.open_dataset` opens, or an already opened
-    one. Other keywords are :class:`EvaluationOptions` fields (``label_map``, ``allow_unmapped``,
-    ``templates``, ``batch_size``, ``engine``, ``ray_address``, ``overwrite``, ...).
+    one (then the dataset keywords, ``where`` to ``cache_dir``, must be left out: they apply when
+    opening). ``where`` keeps the rows whose columns hold the values given, before ``shuffle`` and
+    ``limit``: ``where={"fold": 1}``, ``where=["fold=1,2", "esc10=true"]``. Other keywords are
+    :class:`EvaluationOptions` fields (``label_map``, ``allow_unmapped``, ``templates``,
+    ``batch_size``, ``engine``, ``ray_address``, ``overwrite``, ...).
 
     >>> result = evaluate("keywords", "speech_commands", "runs/ast", config="v0.02", split="test",
     ...                   streaming=True, allow_unmapped=True)          # doctest: +SKIP
@@ -110,13 +114,16 @@ def evaluate(model: Any, dataset: str | OpenedDataset, output: str, *, config: s
         value = options["templates"]
         options["templates"] = (value,) if isinstance(value, str) else tuple(value)
     selection = DatasetOptions(config=config, split=split, label_column=label_column, audio_column=audio_column,
-                               streaming=streaming, limit=limit, shuffle=shuffle, seed=seed,
+                               streaming=streaming, where=where, limit=limit, shuffle=shuffle, seed=seed,
                                revision=dataset_revision, cache_dir=cache_dir)
     return run_evaluation(model, dataset, selection, EvaluationOptions(output=str(output), **options))
 
 
 def run_evaluation(model: Any, dataset: str | OpenedDataset, selection: DatasetOptions,
                    options: EvaluationOptions) -> EvaluationResult:
+    if isinstance(dataset, OpenedDataset) and selection != DatasetOptions(cache_dir=selection.cache_dir):
+        raise ValueError("dataset options (config, split, where, limit, shuffle, ...) apply when a dataset is "
+                         "opened: pass them to open_dataset, or pass the dataset's name instead of an opened one")
     folder = Path(options.output).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     with OutputLock(folder):
@@ -272,6 +279,7 @@ def _finish(folder: Path, store: PredictionStore, ids: list[str], mapper: LabelM
     classify_s = timing["done"] - timing["classifying"]
     metrics = {
         "model": job.model, "dataset": opened.name, "split": opened.info.get("split"),
+        "where": opened.info.get("where"),  # the --where filter, e.g. ["fold=1"]; None: the whole split
         "n": len(records), "missing": len(dict.fromkeys(ids)) - len(records),
         "failures": len(failures), "unmapped": unmapped,
         **classification_metrics(scored),
@@ -287,7 +295,8 @@ def _finish(folder: Path, store: PredictionStore, ids: list[str], mapper: LabelM
     report.write_metrics(files["metrics"], metrics)
     report.write_confusion_csv(files["confusion_csv"], scored)
     if scored.classes:
-        title = (f"{_short(job.model)} on {_short(opened.name)}: accuracy {metrics['accuracy']:.1%} "
+        subset = f" [{' '.join(metrics['where'])}]" if metrics["where"] else ""
+        title = (f"{_short(job.model)} on {_short(opened.name)}{subset}: accuracy {metrics['accuracy']:.1%} "
                  f"(n={metrics['scored']})")
         report.plot_confusion(files["confusion_png"], scored, title)
     else:
