@@ -45,3 +45,27 @@ def test_scores_match_pipeline_single_and_batched(fixture, request, clips):
         assert [p["label"] for p in predictions][0] == clf.labels[int(np.argmax(row))]
         got = {p["label"]: p["score"] for p in predictions}
         np.testing.assert_allclose([got[label] for label in clf.labels], row, atol=1e-4)
+
+
+@pytest.mark.parametrize("fixture", ["wav2vec2_model", "hubert_model"])
+def test_padded_mixed_length_batch_matches_pipeline(fixture, request, clips):
+    """The padded path (taken on GPUs, where batches are not split by length) keeps the scores:
+    clips padded together under an attention mask, or run in equal-shape groups without one."""
+    import torch
+    from transformers import pipeline
+
+    folder = str(request.getfixturevalue(fixture))
+    pipe = pipeline("audio-classification", model=folder, device="cpu")
+    clf = audiosift.load(folder, device="cpu")
+    expected = np.stack([pipeline_scores(pipe, clip, clf.labels) for clip in clips])
+    features = [clf.backend.featurize(clip) for clip in clips]
+    groups = clf.backend.collate(features)
+    if fixture == "wav2vec2_model":
+        assert len(groups) == 1  # one padded batch with an attention mask
+    else:
+        assert len(groups) == len({len(c) for c in clips})  # no mask: equal shapes only
+    got = np.zeros_like(expected)
+    with torch.inference_mode():
+        for positions, batch in groups:
+            got[positions] = clf.backend.forward(batch)
+    np.testing.assert_allclose(got, expected, atol=1e-4)

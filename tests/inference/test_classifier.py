@@ -88,3 +88,27 @@ def test_long_clip_on_fixed_window_model_warns(ast_model):
     clf = audiosift.load(str(ast_model), device="cpu")
     with pytest.warns(LongClipWarning, match="sees only its first 1.295 s"):
         clf(np.zeros(16000 * 5, np.float32), sampling_rate=16000)
+
+
+def test_cpu_batches_are_bounded_by_encoder_positions_and_padding():
+    from audiosift.inference.engine import CPU_POSITIONS_PER_BATCH
+
+    # Whisper-like: 1500 positions a clip -> one clip a batch on a CPU.
+    assert length_sorted_batches([10, 20, 30], 8, [1500, 1500, 1500]) == [[0], [1], [2]]
+    # AST-like: 146 positions -> 8 clips fit in the budget.
+    assert CPU_POSITIONS_PER_BATCH // 146 == 8
+    assert [len(b) for b in length_sorted_batches([1] * 20, 16, [146] * 20)] == [8, 8, 4]
+    # Variable length: a clip 25% longer than the batch's shortest starts a new batch (padding waste).
+    lengths = [400, 420, 500, 510, 640]
+    assert length_sorted_batches(lengths, 8, [n // 4 for n in lengths]) == [[0, 1], [2, 3], [4]]
+    # Unknown cost (or a GPU): only batch_size bounds the batch.
+    assert length_sorted_batches(lengths, 8) == [[0, 1, 2, 3, 4]]
+
+
+def test_backends_report_their_encoder_positions(ast_model, wav2vec2_model, whisper_model):
+    ast = audiosift.load(str(ast_model), device="cpu")
+    assert ast.backend.encoder_positions(16000) == ast.backend.encoder_positions(160000) == 12 * 12 + 2
+    w2v = audiosift.load(str(wav2vec2_model), device="cpu")
+    assert w2v.backend.encoder_positions(16000) == 16000 // 320  # wav2vec2's conv encoder strides by 320
+    whisper = audiosift.load(str(whisper_model), device="cpu")
+    assert whisper.backend.encoder_positions(16000) == 1500

@@ -39,6 +39,11 @@ class ClassifierBackend(abc.ABC):
     def forward(self, batch: Any) -> np.ndarray:
         """Scores ``(batch, len(labels))``: probabilities (softmax, or sigmoid if multi-label)."""
 
+    def encoder_positions(self, num_samples: int) -> int | None:
+        """Sequence positions the model's encoder runs for a clip of ``num_samples`` (the cost the
+        engine batches by on a CPU); None when unknown or negligible."""
+        return None
+
     def describe(self) -> dict:
         return {
             "model_id": self.model_id,

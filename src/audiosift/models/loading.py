@@ -64,7 +64,7 @@ def pretrained_location(model_id: str, revision: str | None, cache_dir: str | No
     try:
         return snapshot_download(model_id, revision=revision, cache_dir=cache_dir,
                                  allow_patterns=patterns, local_files_only=True)
-    except Exception:  # noqa: BLE001 - any miss in the cache means "not cached"; we go on below
+    except (OSError, ValueError):  # LocalEntryNotFoundError and friends: not (fully) cached; go on below
         pass
     _cached_snapshot_or_fail(model_id, revision)
     if _has_no_safetensors(model_id, revision):  # safetensors preferred; pickles only as a last resort

@@ -10,6 +10,7 @@ because padding would change their scores.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -51,7 +52,16 @@ class TransformersBackend(ClassifierBackend):
         else:
             self.min_samples = int(round(SPECTROGRAM_MIN_SECONDS * self.sampling_rate))
         self.window_seconds = _window_seconds(feature_extractor)
+        self._fixed_positions = _fixed_encoder_positions(config)
+        self._samples_per_position = math.prod(strides) if strides and not self._fixed_positions else None
         self._pads_with_mask = bool(getattr(feature_extractor, "return_attention_mask", False))
+
+    def encoder_positions(self, num_samples: int) -> int | None:
+        if self._fixed_positions:
+            return self._fixed_positions
+        if self._samples_per_position:
+            return max(1, num_samples // self._samples_per_position)
+        return None
 
     def featurize(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
         inputs = self.feature_extractor(waveform, sampling_rate=self.sampling_rate, return_tensors="np")
@@ -95,6 +105,17 @@ def _window_seconds(feature_extractor) -> float | None:
         return round(feature_extractor.max_length * 0.01 + 0.015, 3)
     if name == "WhisperFeatureExtractor":
         return float(feature_extractor.chunk_length)
+    return None
+
+
+def _fixed_encoder_positions(config) -> int | None:
+    """Encoder positions of fixed-length-input models: AST's patches (+2 tokens), Whisper's frames."""
+    if config.model_type == "audio-spectrogram-transformer":
+        frequency = (config.num_mel_bins - config.patch_size) // config.frequency_stride + 1
+        time = (config.max_length - config.patch_size) // config.time_stride + 1
+        return frequency * time + 2  # 12 x 12 patches + [CLS] + distillation token for speech commands
+    if config.model_type == "whisper":
+        return config.max_source_positions  # 30 s of audio, always padded: 1500 frames
     return None
 
 
