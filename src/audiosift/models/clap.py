@@ -18,6 +18,8 @@ What this module adds to the model, and why:
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import re
 from collections.abc import Sequence
@@ -33,6 +35,10 @@ FINGERPRINT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "tokenizer*", "vo
                         "config.json", "processor_config.json", "special_tokens_map.json")
 HUB_SNAPSHOT = re.compile(r"^[0-9a-f]{40}$")  # .../snapshots/<commit>/ in a Hugging Face cache
 HASH_CHUNK_BYTES = 1 << 20
+
+# HTSAT's audio tower on a CPU runs fastest two windows at a time: measured here (2 cores, fp32,
+# full size) 0.13 s a window one by one, 0.10 s two at a time, 0.12 s four or eight at a time.
+CPU_AUDIO_BATCH = 2
 
 
 def window_starts(n_samples: int, window: int) -> list[int]:
@@ -73,6 +79,11 @@ class ClapTowers:
             raise UnsupportedModelError(f"{model_id!r} could not be loaded as a CLAP model: {error}") from error
         self.model.eval()
         self.feature_extractor = AutoFeatureExtractor.from_pretrained(location, trust_remote_code=False)
+        if type(self.feature_extractor).__name__ == "ClapFeatureExtractor":
+            # Same numbers, vectorised: transformers' spectrogram() loops over frames in Python.
+            self.feature_extractor._np_extract_fbank_features = functools.partial(
+                framewise_log_mel, frame_length=self.feature_extractor.fft_window_size,
+                hop_length=self.feature_extractor.hop_length)
         self.tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
         self.sampling_rate = int(self.feature_extractor.sampling_rate)
         self.window_samples = int(self.feature_extractor.nb_max_samples)
@@ -94,6 +105,8 @@ class ClapTowers:
         """Unit-length audio embeddings ``(len(windows), embedding_size)``, in order."""
         torch = self._torch
         embeddings = np.zeros((len(windows), self.embedding_size), dtype=np.float32)
+        if str(self.device).startswith("cpu"):
+            batch_size = min(batch_size, CPU_AUDIO_BATCH)
         for start in range(0, len(windows), batch_size):
             with single_threaded_blas():
                 features = [self.featurize(w) for w in windows[start : start + batch_size]]
@@ -165,6 +178,24 @@ def hash_model_files(folder: Path) -> str:
             while chunk := handle.read(HASH_CHUNK_BYTES):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def framewise_log_mel(waveform: np.ndarray, mel_filters: np.ndarray, *, frame_length: int,
+                      hop_length: int) -> np.ndarray:
+    """The log-mel (dB) spectrogram ``(frames, mels)`` ClapFeatureExtractor computes, all frames at once.
+
+    Step for step what ``transformers.audio_utils.spectrogram`` does for CLAP (centred with reflect
+    padding, periodic Hann window, float64 frames, FFT stored as complex64, power 2, mel floor 1e-10,
+    10*log10), but with one batched FFT instead of a Python loop over ~1000 frames (~25 ms a clip).
+    """
+    half = frame_length // 2
+    padded = np.pad(waveform, (half, half), mode="reflect").astype(np.float64)
+    window = np.hanning(frame_length + 1)[:-1]  # periodic Hann
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length] * window
+    spectrum = np.fft.rfft(frames, axis=-1).astype(np.complex64)
+    power = np.abs(spectrum, dtype=np.float64) ** 2
+    mel = np.maximum(1e-10, mel_filters.T @ power.T)
+    return (10.0 * np.log10(np.clip(mel, 1e-10, None))).astype(np.float32).T
 
 
 def normalize_rows(matrix: np.ndarray) -> np.ndarray:
