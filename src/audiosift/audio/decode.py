@@ -30,6 +30,8 @@ AudioInput = Union[str, os.PathLike, bytes, bytearray, np.ndarray, Mapping, Any]
 # channel axis, provided it is no longer than this (7.1 surround has 8 channels).
 MAX_CHANNELS = 8
 
+RESAMPLE_QUALITY = "HQ"  # soxr's "high quality" preset, for whole clips and streams alike
+
 _LIKELY_CAUSES = "the file is not audio, is truncated, or uses a codec FFmpeg does not know"
 
 
@@ -160,7 +162,15 @@ def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
         return np.ascontiguousarray(samples, dtype=np.float32)
     import soxr
 
-    return soxr.resample(samples, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+    return soxr.resample(samples, rate, target_rate, quality=RESAMPLE_QUALITY).astype(np.float32, copy=False)
+
+
+def resample_stream(rate: int, target_rate: int):
+    """A soxr stream resampler (mono float32, same quality as :func:`resample`) that keeps its filter
+    state between blocks, so block-by-block output equals one :func:`resample` of the whole signal."""
+    import soxr
+
+    return soxr.ResampleStream(rate, target_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY)
 
 
 def _validated(samples: np.ndarray, rate: int, name: str) -> tuple[np.ndarray, int]:

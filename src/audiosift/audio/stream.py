@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from audiosift.audio.decode import AudioInput, check_audio_bytes, check_audio_file, decode, describe, to_mono
+from audiosift.audio.decode import (AudioInput, check_audio_bytes, check_audio_file, decode, describe,
+                                    resample_stream, to_mono)
 from audiosift.errors import AudioDecodeError, InvalidAudioError
 
 # Ten seconds per block: large enough that per-block overhead (Python, resampler calls) is
@@ -43,11 +44,9 @@ class AudioStream:
         self.duration_s = self._reader.duration_s
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        import soxr
-
         resampler = None
         if self.source_rate != self.target_rate:
-            resampler = soxr.ResampleStream(self.source_rate, self.target_rate, 1, dtype="float32", quality="HQ")
+            resampler = resample_stream(self.source_rate, self.target_rate)
         produced = 0
         for block in self._reader.blocks(max(1, int(self.block_seconds * self.source_rate))):
             if not np.isfinite(block).all():

@@ -121,9 +121,9 @@ def listen_to_microphone(detector, microphone, emit) -> int:
     device_rate = int(info["default_samplerate"])
     resampler = None
     if device_rate != detector.rate:  # record at the card's own rate; resample on the fly
-        import soxr
+        from audiosift.audio.decode import resample_stream
 
-        resampler = soxr.ResampleStream(device_rate, detector.rate, 1, dtype="float32", quality="HQ")
+        resampler = resample_stream(device_rate, detector.rate)
     blocks: queue.Queue = queue.Queue()
 
     def on_audio(indata, frames, time_info, status):  # PortAudio's thread: hand over, nothing more

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from audiosift.audio.files import AUDIO_EXTENSIONS
+from audiosift.audio.files import find_audio_files
 from audiosift.datasets.filters import RowFilter, Where, describe, normalise_where
 from audiosift.errors import DatasetError
 
@@ -182,7 +182,7 @@ def open_class_folders(root: Path, options: DatasetOptions) -> OpenedDataset:
     entries: list[tuple[str, Path, str]] = []
     classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     for class_dir in classes:
-        files = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+        files = find_audio_files([class_dir])
         entries.extend((p.relative_to(root).as_posix(), p, class_dir.name) for p in files)
     if not entries:
         raise DatasetError(f"{root}: found no audio files in class sub-folders; expected one sub-folder per "

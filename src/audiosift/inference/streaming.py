@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audiosift.audio.decode import to_channels_first, to_mono
+from audiosift.audio.decode import resample_stream, to_channels_first, to_mono
 from audiosift.inference.events import Event
 from audiosift.inference.vad import FrameVad, frames_for
 from audiosift.inference.windows import WindowCutter, _Scorer, window_options
@@ -107,9 +107,7 @@ class StreamingClassifier:
             self._frame_probs = np.zeros(0, dtype=np.float32)
             self._frames_start = 0  # frame index of _frame_probs[0]
             if self.rate != VAD_RATE:
-                import soxr
-
-                self._resampler = soxr.ResampleStream(self.rate, VAD_RATE, 1, dtype="float32", quality="HQ")
+                self._resampler = resample_stream(self.rate, VAD_RATE)
         self.windows_seen = 0
         self.windows_classified = 0
 
