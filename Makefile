@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-fast bench docs
+.PHONY: setup demo test test-fast test-gpu bench docs
 
 setup:
 	@bash scripts/setup.sh
@@ -14,7 +14,11 @@ test: setup
 	$(PY) -m pytest -q
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not browser and not ray"
+	$(PY) -m pytest -q -m "not browser and not ray and not gpu"
+
+# On a machine with a CUDA GPU (CI has none): GPU parity and half-precision tests.
+test-gpu: setup
+	$(PY) -m pytest -q -m gpu
 
 bench: setup
 	$(PY) bench/bench_classify.py

@@ -95,12 +95,13 @@ def test_cpu_batches_are_bounded_by_encoder_positions_and_padding():
 
     # Whisper-like: 1500 positions a clip -> one clip a batch on a CPU.
     assert length_sorted_batches([10, 20, 30], 8, [1500, 1500, 1500]) == [[0], [1], [2]]
-    # AST-like: 146 positions -> 8 clips fit in the budget.
-    assert CPU_POSITIONS_PER_BATCH // 146 == 8
-    assert [len(b) for b in length_sorted_batches([1] * 20, 16, [146] * 20)] == [8, 8, 4]
+    # AST-like: 146 positions -> 4 clips fit in the budget.
+    assert CPU_POSITIONS_PER_BATCH // 146 == 4
+    assert [len(b) for b in length_sorted_batches([1] * 10, 16, [146] * 10)] == [4, 4, 2]
     # Variable length: a clip 25% longer than the batch's shortest starts a new batch (padding waste).
     lengths = [400, 420, 500, 510, 640]
     assert length_sorted_batches(lengths, 8, [n // 4 for n in lengths]) == [[0, 1], [2, 3], [4]]
+    assert length_sorted_batches(lengths, 8, lengths) == [[0], [1], [2], [3], [4]]  # 2 x 420 > 600
     # Unknown cost (or a GPU): only batch_size bounds the batch.
     assert length_sorted_batches(lengths, 8) == [[0, 1, 2, 3, 4]]
 

@@ -1,38 +1,29 @@
 """Batched inference that keeps input order.
 
 Clips are sorted by length so each batch holds clips of similar length (less padding for models
-that pad), featurized with numpy's BLAS limited to one thread (on a small machine OpenBLAS threads
-otherwise fight torch's intra-op threads for the same cores; measured ~30% slower for one clip),
-and run under ``torch.inference_mode()``. Scores are written back at each clip's input position.
+that pad), featurized with numpy's BLAS limited to one thread, and run under
+``torch.inference_mode()``; on a CPU, batches run side by side with the cores split among them
+(:mod:`audiosift.inference.cpu_threads` says why). Scores are written back at each clip's input position.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import numpy as np
 
+from audiosift.inference.cpu_threads import map_splitting_cores, single_threaded_blas
 from audiosift.models.base import ClassifierBackend
 
 
-@functools.lru_cache(maxsize=1)
-def _threadpool_controller():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()  # inspects the loaded BLAS libraries once, not per call
-
-
-def single_threaded_blas():
-    """A context manager limiting numpy's BLAS to one thread; restores the setting on exit."""
-    return _threadpool_controller().limit(limits=1, user_api="blas")
-
-
-# On a CPU, batching pays only while one clip's sequence is too short to keep the cores busy.
-# Measured here (2 cores, fp32): AST's 146 patches run ~1.7x faster 8 clips a batch; Whisper's
-# 1500 encoder frames run ~5% slower 3-4 clips a batch than one by one. So a CPU batch holds at most
-# this many encoder positions, padding included (AST: 8 clips; Whisper, long XLS-R clips: 1).
-CPU_POSITIONS_PER_BATCH = 1200
+# On a CPU, batching pays only while one clip's sequence is too short to keep a core busy, and
+# batches run side by side with the cores split among them (map_splitting_cores). Measured here
+# (2 cores, fp32, bench_classify): AST's 146 patches ran ~1.7x faster 8 clips a batch on both cores
+# than one by one, and 4 clips a batch, two batches at a time, was faster again (1.97x vs 1.66x the
+# pipeline's one clip a call); Whisper's 1500 encoder frames ran ~5% slower 3-4 clips a batch than
+# one by one. So a CPU batch holds at most this many encoder positions, padding included (AST: 4
+# clips; Whisper, XLS-R clips over 0.4 s: 1).
+CPU_POSITIONS_PER_BATCH = 600
 # Padding is pure waste on a CPU: a clip joins a batch only if it needs at most this much more
 # compute than the batch's shortest clip (XLS-R clips of 4 and 8 s would waste a third).
 CPU_MAX_PADDING = 0.10
@@ -72,13 +63,21 @@ def score_waveforms(backend: ClassifierBackend, waveforms: Sequence[np.ndarray],
     lengths = [len(w) for w in waveforms]
     on_cpu = str(backend.device).startswith("cpu")
     positions = [backend.encoder_positions(n) for n in lengths] if on_cpu else None
-    for batch_positions in length_sorted_batches(lengths, batch_size, positions):
+
+    def run_batch(batch_positions: list[int]) -> None:
         with single_threaded_blas():
             features = [backend.featurize(waveforms[position]) for position in batch_positions]
         with torch.inference_mode():
             for sub_positions, batch in backend.collate(features):
                 rows = [batch_positions[i] for i in sub_positions]
                 scores[rows] = backend.forward(batch)
+
+    batches = length_sorted_batches(lengths, batch_size, positions)
+    if on_cpu and backend.thread_safe:
+        map_splitting_cores(run_batch, batches)  # each batch writes its own rows of scores
+    else:
+        for batch_positions in batches:
+            run_batch(batch_positions)
     return scores
 
 

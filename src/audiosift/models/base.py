@@ -23,6 +23,7 @@ class ClassifierBackend(abc.ABC):
     min_samples: int = 1  # shortest clip (at sampling_rate) the model accepts
     window_seconds: float | None = None  # the input length the model was trained on, if fixed
     device: Any = "cpu"
+    thread_safe: bool = False  # forward() may run in several threads at once (no state between calls)
 
     @abc.abstractmethod
     def featurize(self, waveform: np.ndarray) -> Any:

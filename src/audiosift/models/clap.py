@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from audiosift.errors import UnsupportedModelError
-from audiosift.inference.engine import single_threaded_blas
+from audiosift.inference.cpu_threads import map_splitting_cores, single_threaded_blas
 
 # Files whose content decides the text embeddings: the weights, the tokenizer, and the configs.
 FINGERPRINT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "tokenizer*", "vocab*", "merges.txt",
@@ -38,6 +38,7 @@ HASH_CHUNK_BYTES = 1 << 20
 
 # HTSAT's audio tower on a CPU runs fastest two windows at a time: measured here (2 cores, fp32,
 # full size) 0.13 s a window one by one, 0.10 s two at a time, 0.12 s four or eight at a time.
+# Several such batches run side by side, the cores split among them (map_splitting_cores).
 CPU_AUDIO_BATCH = 2
 
 
@@ -103,20 +104,28 @@ class ClapTowers:
 
     def embed_windows(self, windows: Sequence[np.ndarray], batch_size: int) -> np.ndarray:
         """Unit-length audio embeddings ``(len(windows), embedding_size)``, in order."""
-        torch = self._torch
-        embeddings = np.zeros((len(windows), self.embedding_size), dtype=np.float32)
-        if str(self.device).startswith("cpu"):
+        on_cpu = str(self.device).startswith("cpu")
+        if on_cpu:
             batch_size = min(batch_size, CPU_AUDIO_BATCH)
-        for start in range(0, len(windows), batch_size):
-            with single_threaded_blas():
-                features = [self.featurize(w) for w in windows[start : start + batch_size]]
-            features_tensor = torch.from_numpy(np.concatenate([f["input_features"] for f in features]))
-            is_longer = torch.from_numpy(np.concatenate([f["is_longer"] for f in features]))
-            with torch.inference_mode():
-                output = self.model.get_audio_features(
-                    input_features=features_tensor.to(self.device, self.dtype), is_longer=is_longer.to(self.device))
-                embeddings[start : start + len(features)] = _pooled(output).float().cpu().numpy()
-        return embeddings
+        batches = [windows[start : start + batch_size] for start in range(0, len(windows), batch_size)]
+        if on_cpu:
+            parts = map_splitting_cores(self._embed_batch, batches)
+        else:
+            parts = [self._embed_batch(batch) for batch in batches]
+        if not parts:
+            return np.zeros((0, self.embedding_size), dtype=np.float32)
+        return np.concatenate(parts)
+
+    def _embed_batch(self, windows: Sequence[np.ndarray]) -> np.ndarray:
+        torch = self._torch
+        with single_threaded_blas():
+            features = [self.featurize(w) for w in windows]
+        features_tensor = torch.from_numpy(np.concatenate([f["input_features"] for f in features]))
+        is_longer = torch.from_numpy(np.concatenate([f["is_longer"] for f in features]))
+        with torch.inference_mode():
+            output = self.model.get_audio_features(
+                input_features=features_tensor.to(self.device, self.dtype), is_longer=is_longer.to(self.device))
+            return _pooled(output).float().cpu().numpy()
 
     def embed_clips(self, waveforms: Sequence[np.ndarray], batch_size: int) -> np.ndarray:
         """One unit-length embedding per clip; clips longer than the window are averaged over windows."""

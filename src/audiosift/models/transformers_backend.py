@@ -32,6 +32,8 @@ def conv_receptive_field(kernels: Sequence[int], strides: Sequence[int]) -> int:
 
 
 class TransformersBackend(ClassifierBackend):
+    thread_safe = True  # eval-mode transformers models keep no state between forward calls
+
     def __init__(self, model, feature_extractor, model_id: str, device, dtype):
         import torch
 
