@@ -104,3 +104,69 @@ def test_blas_limit_overlapping_in_two_threads_is_restored_by_the_last_one_out()
         thread.join()
     assert inside and set(inside[0]) == {1}
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("ahead", [False, True])
+def test_featurized_ahead_keeps_batch_order(ahead):
+    from audiosift.inference.cpu_threads import FEATURIZE_THREADS, featurized_ahead
+
+    names = []
+
+    def featurize(item):
+        names.append(threading.current_thread().name)
+        return item * item
+
+    batches = [[3, 1], [4], [1, 5, 9, 2]]
+    assert list(featurized_ahead(featurize, batches, ahead=ahead)) == [[9, 1], [16], [1, 25, 81, 4]]
+    caller = threading.current_thread().name
+    if ahead:
+        assert caller not in names and 1 <= len(set(names)) <= FEATURIZE_THREADS
+    else:
+        assert set(names) == {caller}
+
+
+def test_featurized_ahead_passes_an_items_error_to_the_caller():
+    from audiosift.inference.cpu_threads import featurized_ahead
+
+    def featurize(item):
+        if item == "bad":
+            raise ValueError("cannot featurize 'bad'")
+        return item
+
+    ahead = featurized_ahead(featurize, [["a"], ["bad"], ["c"]], ahead=True)
+    assert next(ahead) == ["a"]
+    with pytest.raises(ValueError, match="cannot featurize"):
+        next(ahead)
+
+
+def test_accelerator_path_scores_each_clip_in_its_row():
+    """On a GPU the engine featurizes ahead on CPU threads; a stand-in backend checks the bookkeeping."""
+    from audiosift.inference.engine import score_waveforms
+    from audiosift.models.base import ClassifierBackend
+
+    class Accelerated(ClassifierBackend):
+        labels = ["low", "high"]
+        sampling_rate = 16000
+        device = "gpu-stand-in"  # anything but cpu takes the accelerator path
+        featurize_ahead = True
+
+        def featurize(self, waveform):
+            return float(waveform.mean())
+
+        def collate(self, features):
+            return [(list(range(len(features))), np.array(features))]
+
+        def forward(self, batch):
+            high = 1 / (1 + np.exp(-batch))
+            return np.stack([1 - high, high], axis=1)
+
+    waveforms = [np.full(100 + 10 * i, value, np.float32) for i, value in enumerate([-2, 3, 0, 1, -1, 5, 2])]
+    scores = score_waveforms(Accelerated(), waveforms, batch_size=3)
+    means = np.array([w.mean() for w in waveforms])
+    np.testing.assert_allclose(scores[:, 1], 1 / (1 + np.exp(-means)), rtol=1e-6)
+
+
+def test_only_costly_featurizers_are_made_ahead(whisper_model, ast_model, wav2vec2_model):
+    assert audiosift.load(str(whisper_model), device="cpu").backend.featurize_ahead
+    assert not audiosift.load(str(ast_model), device="cpu").backend.featurize_ahead
+    assert not audiosift.load(str(wav2vec2_model), device="cpu").backend.featurize_ahead

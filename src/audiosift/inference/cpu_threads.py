@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -99,6 +100,41 @@ def map_splitting_cores(function: Callable[[T], R], items: Sequence[T]) -> list[
     pool = _worker_pool(workers, caller_threads // workers)
     with single_threaded_blas():
         return list(pool.map(function, items))
+
+
+# Threads that featurize ahead of an accelerator (one torch thread each). Feature extraction is
+# numpy/torch work that mostly releases the GIL; 8 threads keep a GPU fed without taking a big machine.
+FEATURIZE_THREADS = max(1, min(8, os.cpu_count() or 1))
+
+
+def featurized_ahead(featurize: Callable[[T], R], batches: Sequence[Sequence[T]], *,
+                     ahead: bool = True) -> Iterator[list[R]]:
+    """Each batch's features, in order, for GPU/MPS runs (on a CPU the cores are busy with the model:
+    see :func:`map_splitting_cores`).
+
+    ``ahead``: CPU threads make the features ahead of use, so while the accelerator runs one batch
+    the next ones are made, each batch's items in parallel. That pays only for costly features that
+    release the GIL. Measured on an H100 machine (16 cores, 64 clips, three runs): CLAP's 10 s
+    log-mel ran 3.3x faster ahead and Whisper's 30 s one 1.1-1.3x, but AST's fbank (many small
+    torch calls) ran 0.78-0.87x of inline: the threads hold the GIL the kernel launches need.
+    ``ahead=False`` makes each batch's features here, just before it is used.
+    """
+    if not ahead:
+        for batch in batches:
+            with single_threaded_blas():
+                features = [featurize(item) for item in batch]
+            yield features
+        return
+    pool = _worker_pool(FEATURIZE_THREADS, 1)
+    with single_threaded_blas():
+        futures = [[pool.submit(featurize, item) for item in batch] for batch in batches]
+        try:
+            for batch_futures in futures:
+                yield [future.result() for future in batch_futures]
+        finally:
+            for batch_futures in futures:  # the caller stopped early (an error): drop what is queued
+                for future in batch_futures:
+                    future.cancel()
 
 
 def _worker_pool(workers: int, threads_each: int) -> concurrent.futures.ThreadPoolExecutor:

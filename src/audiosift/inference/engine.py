@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from audiosift.inference.cpu_threads import map_splitting_cores, single_threaded_blas
+from audiosift.inference.cpu_threads import featurized_ahead, map_splitting_cores, single_threaded_blas
 from audiosift.models.base import ClassifierBackend
 
 
@@ -64,16 +64,22 @@ def score_waveforms(backend: ClassifierBackend, waveforms: Sequence[np.ndarray],
     on_cpu = str(backend.device).startswith("cpu")
     positions = [backend.encoder_positions(n) for n in lengths] if on_cpu else None
 
-    def run_batch(batch_positions: list[int]) -> None:
-        with single_threaded_blas():
-            features = [backend.featurize(waveforms[position]) for position in batch_positions]
+    def run_batch(batch_positions: list[int], features: list | None = None) -> None:
+        if features is None:
+            with single_threaded_blas():
+                features = [backend.featurize(waveforms[position]) for position in batch_positions]
         with torch.inference_mode():
             for sub_positions, batch in backend.collate(features):
                 rows = [batch_positions[i] for i in sub_positions]
                 scores[rows] = backend.forward(batch)
 
     batches = length_sorted_batches(lengths, batch_size, positions)
-    if on_cpu and backend.thread_safe:
+    if not on_cpu:  # an accelerator: CPU threads featurize the next batches while it runs one
+        made = featurized_ahead(lambda position: backend.featurize(waveforms[position]), batches,
+                                ahead=backend.featurize_ahead)
+        for batch_positions, features in zip(batches, made):
+            run_batch(batch_positions, features)
+    elif backend.thread_safe:
         map_splitting_cores(run_batch, batches)  # each batch writes its own rows of scores
     else:
         for batch_positions in batches:

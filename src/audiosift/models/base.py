@@ -24,6 +24,7 @@ class ClassifierBackend(abc.ABC):
     window_seconds: float | None = None  # the input length the model was trained on, if fixed
     device: Any = "cpu"
     thread_safe: bool = False  # forward() may run in several threads at once (no state between calls)
+    featurize_ahead: bool = False  # on a GPU, featurize on CPU threads ahead of use (costly features)
 
     @abc.abstractmethod
     def featurize(self, waveform: np.ndarray) -> Any:

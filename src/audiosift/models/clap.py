@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from audiosift.errors import UnsupportedModelError
-from audiosift.inference.cpu_threads import map_splitting_cores, single_threaded_blas
+from audiosift.inference.cpu_threads import featurized_ahead, map_splitting_cores, single_threaded_blas
 
 # Files whose content decides the text embeddings: the weights, the tokenizer, and the configs.
 FINGERPRINT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "tokenizer*", "vocab*", "merges.txt",
@@ -110,16 +110,19 @@ class ClapTowers:
         batches = [windows[start : start + batch_size] for start in range(0, len(windows), batch_size)]
         if on_cpu:
             parts = map_splitting_cores(self._embed_batch, batches)
-        else:
-            parts = [self._embed_batch(batch) for batch in batches]
+        else:  # an accelerator: CPU threads featurize the next batches while it runs one
+            parts = [self._embed_features(features) for features in featurized_ahead(self.featurize, batches)]
         if not parts:
             return np.zeros((0, self.embedding_size), dtype=np.float32)
         return np.concatenate(parts)
 
     def _embed_batch(self, windows: Sequence[np.ndarray]) -> np.ndarray:
-        torch = self._torch
         with single_threaded_blas():
             features = [self.featurize(w) for w in windows]
+        return self._embed_features(features)
+
+    def _embed_features(self, features: list[dict[str, np.ndarray]]) -> np.ndarray:
+        torch = self._torch
         features_tensor = torch.from_numpy(np.concatenate([f["input_features"] for f in features]))
         is_longer = torch.from_numpy(np.concatenate([f["is_longer"] for f in features]))
         with torch.inference_mode():

@@ -46,6 +46,8 @@ class TransformersBackend(ClassifierBackend):
         config = model.config
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
         self.sampling_rate = int(feature_extractor.sampling_rate)
+        # Whisper's 30 s log-mel is costly enough to make ahead on a GPU (see cpu_threads.featurized_ahead).
+        self.featurize_ahead = type(feature_extractor).__name__ == "WhisperFeatureExtractor"
         self.multi_label = config.problem_type == "multi_label_classification"
         kernels = getattr(config, "conv_kernel", None)
         strides = getattr(config, "conv_stride", None)
