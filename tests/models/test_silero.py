@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import audiosift
-import audio_factory
 from audiosift.models.silero import FRAME_SAMPLES
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Union
 
@@ -214,7 +214,7 @@ def _decode_with_fallback(source: str | bytes, name: str) -> tuple[np.ndarray, i
     import soundfile
 
     try:
-        with soundfile.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else source) as f:
+        with soundfile.SoundFile(file_like(source)) as f:
             data = f.read(dtype="float32", always_2d=True)
             rate = f.samplerate
         if data.shape[0] > 0:
@@ -225,25 +225,48 @@ def _decode_with_fallback(source: str | bytes, name: str) -> tuple[np.ndarray, i
 
 
 def _decode_with_pyav(source: str | bytes, name: str) -> tuple[np.ndarray, int]:
+    with open_container(source, name) as container:
+        rate = container_rate(container)
+        blocks = list(float_frames(container, name))
+    if not blocks:
+        raise AudioDecodeError(f"{name}: decoded no audio samples ({_LIKELY_CAUSES})")
+    return np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype=np.float32), rate
+
+
+def file_like(source: str | bytes) -> Any:
+    """What soundfile and PyAV open: a path as is, encoded bytes as a file object."""
+    return io.BytesIO(source) if isinstance(source, bytes) else source
+
+
+def open_container(source: str | bytes, name: str):
+    """A PyAV container that has an audio stream (use it in ``with``); AudioDecodeError otherwise."""
     import av
 
     try:
-        with av.open(io.BytesIO(source) if isinstance(source, bytes) else source, "r") as container:
-            if not container.streams.audio:
-                raise AudioDecodeError(f"{name}: the file has no audio stream (is it a video or image?)")
-            stream = container.streams.audio[0]
-            to_float = av.AudioResampler(format="fltp")
-            blocks = []
-            for frame in container.decode(stream):
-                for converted in to_float.resample(frame):
-                    blocks.append(converted.to_ndarray())
-            for converted in to_float.resample(None):
-                blocks.append(converted.to_ndarray())
-            rate = stream.codec_context.sample_rate or stream.rate
-    except AudioDecodeError:
-        raise
+        container = av.open(file_like(source), "r")
+    except (av.FFmpegError, ValueError, OSError) as error:
+        raise AudioDecodeError(f"{name}: could not decode audio ({_LIKELY_CAUSES}): {error}") from error
+    if not container.streams.audio:
+        container.close()
+        raise AudioDecodeError(f"{name}: the file has no audio stream (is it a video or image?)")
+    return container
+
+
+def container_rate(container) -> int:
+    stream = container.streams.audio[0]
+    return int(stream.codec_context.sample_rate or stream.rate)
+
+
+def float_frames(container, name: str) -> Iterator[np.ndarray]:
+    """The first audio stream's frames as float32 ``(channels, samples)`` arrays, in order."""
+    import av
+
+    to_float = av.AudioResampler(format="fltp")
+    try:
+        for frame in container.decode(container.streams.audio[0]):
+            for converted in to_float.resample(frame):
+                yield converted.to_ndarray()
+        for converted in to_float.resample(None):
+            yield converted.to_ndarray()
     except (av.FFmpegError, ValueError, OSError, IndexError) as error:
         raise AudioDecodeError(f"{name}: could not decode audio ({_LIKELY_CAUSES}): {error}") from error
-    if not blocks:
-        raise AudioDecodeError(f"{name}: decoded no audio samples ({_LIKELY_CAUSES})")
-    return np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype=np.float32), int(rate)

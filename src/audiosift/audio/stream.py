@@ -12,17 +12,15 @@ Memory held at any time: one decoded block plus the resampler's filter state, ho
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from audiosift.audio.decode import (AudioInput, check_audio_bytes, check_audio_file, decode, describe,
-                                    resample_stream, to_mono)
-from audiosift.errors import AudioDecodeError, InvalidAudioError
+from audiosift.audio.decode import (AudioInput, check_audio_bytes, check_audio_file, container_rate, decode,
+                                    describe, file_like, float_frames, open_container, resample_stream, to_mono)
+from audiosift.errors import InvalidAudioError
 
 # Ten seconds per block: large enough that per-block overhead (Python, resampler calls) is
 # negligible, small enough that a block is a few MB even for 48 kHz 8-channel audio.
@@ -100,7 +98,7 @@ class _SoundfileReader:
     def blocks(self, size: int) -> Iterator[np.ndarray]:
         import soundfile
 
-        with soundfile.SoundFile(_file_like(self.source)) as handle:
+        with soundfile.SoundFile(file_like(self.source)) as handle:
             for block in handle.blocks(blocksize=size, dtype="float32", always_2d=True):
                 yield block.T
 
@@ -108,30 +106,20 @@ class _SoundfileReader:
 class _PyAVReader:
     def __init__(self, source: str | bytes, name: str):
         self.source, self.name = source, name
-        with _open_container(source, name) as container:
-            stream = container.streams.audio[0]
-            self.rate = int(stream.codec_context.sample_rate or stream.rate)
-            self.duration_s = _container_duration(container, stream)
+        with open_container(source, name) as container:
+            self.rate = container_rate(container)
+            self.duration_s = _container_duration(container, container.streams.audio[0])
 
     def blocks(self, size: int) -> Iterator[np.ndarray]:
-        import av
-
         pending: list[np.ndarray] = []
         held = 0
-        try:
-            with _open_container(self.source, self.name) as container:
-                to_float = av.AudioResampler(format="fltp")
-                for frame in container.decode(container.streams.audio[0]):
-                    for converted in to_float.resample(frame):
-                        pending.append(converted.to_ndarray())
-                        held += pending[-1].shape[-1]
-                    if held >= size:  # frames are small (~20 ms): group them into blocks
-                        yield np.concatenate(pending, axis=1)
-                        pending, held = [], 0
-                for converted in to_float.resample(None):
-                    pending.append(converted.to_ndarray())
-        except (av.FFmpegError, ValueError, OSError, IndexError) as error:
-            raise AudioDecodeError(f"{self.name}: could not decode audio (truncated or corrupt?): {error}") from error
+        with open_container(self.source, self.name) as container:
+            for frame in float_frames(container, self.name):
+                pending.append(frame)
+                held += frame.shape[-1]
+                if held >= size:  # frames are small (~20 ms): group them into blocks
+                    yield np.concatenate(pending, axis=1)
+                    pending, held = [], 0
         if pending:
             yield np.concatenate(pending, axis=1)
 
@@ -154,30 +142,12 @@ def _file_reader(source: str | bytes, name: str):
     import soundfile
 
     try:
-        with soundfile.SoundFile(_file_like(source)) as handle:
+        with soundfile.SoundFile(file_like(source)) as handle:
             if handle.frames > 0:
                 return _SoundfileReader(source, handle)
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         pass  # not a format libsndfile reads: FFmpeg gets its turn
     return _PyAVReader(source, name)
-
-
-def _file_like(source: str | bytes) -> Any:
-    return io.BytesIO(source) if isinstance(source, bytes) else source
-
-
-def _open_container(source: str | bytes, name: str):
-    import av
-
-    try:
-        container = av.open(_file_like(source), "r")
-    except (av.FFmpegError, ValueError, OSError) as error:
-        raise AudioDecodeError(f"{name}: could not open as audio (not audio, truncated, or an unknown "
-                               f"codec): {error}") from error
-    if not container.streams.audio:
-        container.close()
-        raise AudioDecodeError(f"{name}: the file has no audio stream (is it a video or image?)")
-    return container
 
 
 def _container_duration(container, stream) -> float | None:

@@ -102,6 +102,12 @@ def map_splitting_cores(function: Callable[[T], R], items: Sequence[T]) -> list[
         return list(pool.map(function, items))
 
 
+def featurize_batch(featurize: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``[featurize(item) for item in items]`` here, with numpy's BLAS on one thread."""
+    with single_threaded_blas():
+        return [featurize(item) for item in items]
+
+
 # Threads that featurize ahead of an accelerator (one torch thread each). Feature extraction is
 # numpy/torch work that mostly releases the GIL; 8 threads keep a GPU fed without taking a big machine.
 FEATURIZE_THREADS = max(1, min(8, os.cpu_count() or 1))
@@ -121,9 +127,7 @@ def featurized_ahead(featurize: Callable[[T], R], batches: Sequence[Sequence[T]]
     """
     if not ahead:
         for batch in batches:
-            with single_threaded_blas():
-                features = [featurize(item) for item in batch]
-            yield features
+            yield featurize_batch(featurize, batch)
         return
     pool = _worker_pool(FEATURIZE_THREADS, 1)
     with single_threaded_blas():

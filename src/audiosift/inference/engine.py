@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from audiosift.inference.cpu_threads import featurized_ahead, map_splitting_cores, single_threaded_blas
+from audiosift.inference.cpu_threads import featurize_batch, featurized_ahead, map_splitting_cores
 from audiosift.models.base import ClassifierBackend
 
 
@@ -64,26 +64,28 @@ def score_waveforms(backend: ClassifierBackend, waveforms: Sequence[np.ndarray],
     on_cpu = str(backend.device).startswith("cpu")
     positions = [backend.encoder_positions(n) for n in lengths] if on_cpu else None
 
-    def run_batch(batch_positions: list[int], features: list | None = None) -> None:
-        if features is None:
-            with single_threaded_blas():
-                features = [backend.featurize(waveforms[position]) for position in batch_positions]
+    def featurize(position: int):
+        return backend.featurize(waveforms[position])
+
+    def run_batch(batch_positions: list[int], features: list) -> None:
         with torch.inference_mode():
             for sub_positions, batch in backend.collate(features):
                 rows = [batch_positions[i] for i in sub_positions]
                 scores[rows] = backend.forward(batch)
 
+    def featurize_and_run(batch_positions: list[int]) -> None:
+        run_batch(batch_positions, featurize_batch(featurize, batch_positions))
+
     batches = length_sorted_batches(lengths, batch_size, positions)
-    if not on_cpu:  # an accelerator: CPU threads featurize the next batches while it runs one
-        made = featurized_ahead(lambda position: backend.featurize(waveforms[position]), batches,
-                                ahead=backend.featurize_ahead)
-        for batch_positions, features in zip(batches, made):
+    if not on_cpu:  # an accelerator: CPU threads may featurize the next batches while it runs one
+        for batch_positions, features in zip(batches, featurized_ahead(featurize, batches,
+                                                                       ahead=backend.featurize_ahead)):
             run_batch(batch_positions, features)
     elif backend.thread_safe:
-        map_splitting_cores(run_batch, batches)  # each batch writes its own rows of scores
+        map_splitting_cores(featurize_and_run, batches)  # each batch writes its own rows of scores
     else:
         for batch_positions in batches:
-            run_batch(batch_positions)
+            featurize_and_run(batch_positions)
     return scores
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from audiosift.errors import UnsupportedModelError
-from audiosift.inference.cpu_threads import featurized_ahead, map_splitting_cores, single_threaded_blas
+from audiosift.inference.cpu_threads import featurize_batch, featurized_ahead, map_splitting_cores
 
 # Files whose content decides the text embeddings: the weights, the tokenizer, and the configs.
 FINGERPRINT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "tokenizer*", "vocab*", "merges.txt",
@@ -117,9 +117,7 @@ class ClapTowers:
         return np.concatenate(parts)
 
     def _embed_batch(self, windows: Sequence[np.ndarray]) -> np.ndarray:
-        with single_threaded_blas():
-            features = [self.featurize(w) for w in windows]
-        return self._embed_features(features)
+        return self._embed_features(featurize_batch(self.featurize, windows))
 
     def _embed_features(self, features: list[dict[str, np.ndarray]]) -> np.ndarray:
         torch = self._torch
