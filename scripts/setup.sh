@@ -5,9 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: espeak-ng/sox/ffmpeg make test audio, libportaudio2 backs the microphone,
+# Debian packages: espeak-ng/flite/sox/ffmpeg make test audio (flite: a second voice for wake words), libportaudio2 backs the microphone,
 # chromium runs the browser tests (Playwright drives it; it never downloads a browser).
-SYSTEM_PACKAGES="espeak-ng sox libsox-fmt-all ffmpeg libportaudio2 chromium"
+SYSTEM_PACKAGES="espeak-ng flite sox libsox-fmt-all ffmpeg libportaudio2 chromium"
 missing=""
 for package in $SYSTEM_PACKAGES; do
   dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
@@ -32,5 +32,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   # torch is pinned: 2.13.0 installs from a local CPU wheel here; an unpinned torch pulls a CUDA build of GBs.
   .venv/bin/python -m pip install -q "torch==2.13.0"
   .venv/bin/python -m pip install -q -e ".[all,dev]"
+  # Model-file wheels installed without their declared dependencies, which cannot install or run here:
+  # wyoming-openwakeword (openWakeWord's heads and TFLite front end) wants tflite-runtime-nightly and an
+  # sdist of wyoming==1.2.0 for its server; we read only its model files and run them on ai-edge-litert.
+  # openwakeword (the test reference) wants tflite-runtime, whose wheels are built for numpy 1 and fail
+  # under numpy 2; the tests run it on ai-edge-litert. Its other imports come with the dev extra.
+  .venv/bin/python -m pip install -q --no-deps "wyoming-openwakeword==1.8.2" "openwakeword==0.6.0"
   echo "$wanted" > "$stamp"
 fi

@@ -3,6 +3,14 @@
 ``size="tiny"`` builds models small enough for unit tests (a few seconds on 2 cores);
 ``size="full"`` rebuilds the seed models' real shapes (``../shared/reference/seed-models.md``) for
 benchmarks, where speed does not depend on the weights' values. Nothing here downloads anything.
+
+At transformers' default init (std 0.02) a tiny random model barely hears its input: its scores sit
+within ~1e-4 of uniform whatever the clip, and a time-reversed or silent clip scores within the
+parity tolerance of the real one, so a parity test would pass on the wrong audio. Tiny models are
+therefore built with a larger init std (``TINY_INIT_STD``) and sharper attention (query and key
+projections scaled by ``ATTENTION_GAIN``, so that the order of frames matters): different clips,
+including a clip and its time reversal, then score >= 1e-2 apart (max |difference| of
+probabilities), 100x the 1e-4 parity tolerance, without saturating one label (top score < 0.7).
 """
 
 from __future__ import annotations
@@ -14,6 +22,23 @@ KEYWORDS = ("backward bed bird cat dog down eight five follow forward four go ha
 INTENTS = ("abroad address app_error atm_limit balance business_loan card_issues cash_deposit direct_debit "
            "freeze high_value_payment joint_account latest_transactions pay_bill").split()
 LANGUAGES = ["English", "French", "German", "Spanish", "Afrikaans", "Cantonese Chinese"]
+
+
+TINY_INIT_STD = 0.2
+ATTENTION_GAIN = 4.0
+CLAP_INIT_FACTOR = 5.0  # CLAP scales its own std (hidden_size^-0.5 / sqrt(2 layers)) by this factor
+CLAP_ATTENTION_GAIN = 3.0
+
+
+def _sharpen_attention(model, gain: float):
+    """Scale every attention query/key projection (scores by gain^2): attention then depends on content."""
+    import torch
+
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith(("q_proj.weight", "k_proj.weight", "query.weight", "key.weight")):
+                parameter.mul_(gain)
+    return model
 
 
 def _labels(config_kwargs: dict, labels: list[str]) -> dict:
@@ -40,11 +65,13 @@ def build_ast(folder: Path, size: str = "tiny", labels: list[str] = KEYWORDS) ->
 
     torch.manual_seed(0)
     shape = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072) \
-        if size == "full" else dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+        if size == "full" else dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                     initializer_range=TINY_INIT_STD)
     config = ASTConfig(**_labels(dict(shape, patch_size=16, frequency_stride=10, time_stride=10,
                                       max_length=128, num_mel_bins=128), labels))
     extractor = ASTFeatureExtractor(max_length=128, mean=-6.845978, std=5.5654526)
-    return _save(ASTForAudioClassification(config).eval(), extractor, folder)
+    model = ASTForAudioClassification(config).eval()
+    return _save(model if size == "full" else _sharpen_attention(model, ATTENTION_GAIN), extractor, folder)
 
 
 def build_wav2vec2(folder: Path, size: str = "tiny", labels: list[str] = INTENTS) -> Path:
@@ -56,12 +83,14 @@ def build_wav2vec2(folder: Path, size: str = "tiny", labels: list[str] = INTENTS
     shape = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
                  classifier_proj_size=256) if size == "full" else \
         dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-             classifier_proj_size=16, conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+             classifier_proj_size=16, conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+             initializer_range=TINY_INIT_STD)
     config = Wav2Vec2Config(**_labels(dict(shape, feat_extract_norm="layer", do_stable_layer_norm=True,
                                            conv_bias=True), labels))
     extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
                                          do_normalize=True, return_attention_mask=True)
-    return _save(Wav2Vec2ForSequenceClassification(config).eval(), extractor, folder)
+    model = Wav2Vec2ForSequenceClassification(config).eval()
+    return _save(model if size == "full" else _sharpen_attention(model, ATTENTION_GAIN), extractor, folder)
 
 
 def build_hubert(folder: Path, labels: list[str] = INTENTS[:5]) -> Path:
@@ -73,10 +102,10 @@ def build_hubert(folder: Path, labels: list[str] = INTENTS[:5]) -> Path:
     config = HubertConfig(**_labels(dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                                          intermediate_size=64, classifier_proj_size=16, conv_dim=(32,) * 7,
                                          num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-                                         feat_extract_norm="group"), labels))
+                                         feat_extract_norm="group", initializer_range=TINY_INIT_STD), labels))
     extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
                                          do_normalize=False, return_attention_mask=False)
-    return _save(HubertForSequenceClassification(config).eval(), extractor, folder)
+    return _save(_sharpen_attention(HubertForSequenceClassification(config).eval(), ATTENTION_GAIN), extractor, folder)
 
 
 def build_whisper(folder: Path, size: str = "tiny", labels: list[str] = LANGUAGES) -> Path:
@@ -87,11 +116,12 @@ def build_whisper(folder: Path, size: str = "tiny", labels: list[str] = LANGUAGE
     shape = dict(d_model=1024, encoder_layers=24, encoder_attention_heads=16, encoder_ffn_dim=4096,
                  decoder_layers=24, decoder_attention_heads=16, decoder_ffn_dim=4096) if size == "full" else \
         dict(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
-             decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64)
+             decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64, init_std=TINY_INIT_STD)
     config = WhisperConfig(**_labels(dict(shape, num_mel_bins=80, max_source_positions=1500,
                                           classifier_proj_size=256 if size == "full" else 16), labels))
     extractor = WhisperFeatureExtractor(feature_size=80)
-    return _save(WhisperForAudioClassification(config).eval(), extractor, folder)
+    model = WhisperForAudioClassification(config).eval()
+    return _save(model if size == "full" else _sharpen_attention(model, ATTENTION_GAIN), extractor, folder)
 
 
 # ESC-50's 50 categories (underscores as in the dataset) and the words of common prompt templates:
@@ -146,14 +176,17 @@ def build_clap(folder: Path, size: str = "tiny") -> Path:
     else:
         # HTSAT keeps spec_size 256 = 4 x 64 mel bins; its hidden size must be patch_embeds x 2^(stages-1).
         audio = ClapAudioConfig(patch_embeds_hidden_size=8, depths=[1, 1], num_attention_heads=[2, 2],
-                                hidden_size=16, projection_dim=16)
+                                hidden_size=16, projection_dim=16, initializer_factor=CLAP_INIT_FACTOR)
         text = ClapTextConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=2,
-                              num_attention_heads=2, intermediate_size=32, projection_dim=16)
-        projection = dict(projection_dim=16)
+                              num_attention_heads=2, intermediate_size=32, projection_dim=16,
+                              initializer_factor=CLAP_INIT_FACTOR)
+        projection = dict(projection_dim=16, initializer_factor=CLAP_INIT_FACTOR)
     config = ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), **projection)
     extractor = ClapFeatureExtractor(truncation="rand_trunc", padding="repeatpad", frequency_min=50,
                                      frequency_max=14000)
     model = ClapModel(config).eval()
+    if size != "full":
+        _sharpen_attention(model, CLAP_ATTENTION_GAIN)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)

@@ -10,11 +10,13 @@ from audiosift.errors import (
     AudioDecodeError,
     AudioError,
     AudiosiftError,
+    AudioTooLongError,
     InvalidAudioError,
     ModelError,
     ModelUnavailableError,
     UnknownModelError,
     UnsupportedModelError,
+    UsageError,
 )
 
 __version__ = "0.1.0"
@@ -23,11 +25,13 @@ __all__ = [
     "AudioDecodeError",
     "AudioError",
     "AudiosiftError",
+    "AudioTooLongError",
     "InvalidAudioError",
     "ModelError",
     "ModelUnavailableError",
     "UnknownModelError",
     "UnsupportedModelError",
+    "UsageError",
     "list_models",
     "load",
 ]

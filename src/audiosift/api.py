@@ -2,49 +2,48 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from audiosift.inference.classifier import Classifier
-from audiosift.inference.options import LoadOptions
-from audiosift.models.loading import _backend_of_config, load_transformers_parts, pretrained_location, resolve
+from audiosift.inference.options import RuntimeOptions
+from audiosift.models import registry
+from audiosift.models.loading import locate, resolve
 from audiosift.models.presets import PRESETS
 
 DEFAULT_MODEL = "keywords"
 
 
 def load(model: str = DEFAULT_MODEL, *, device: str = "auto", dtype: str = "float32", batch_size: int = 8,
-         revision: str | None = None, cache_dir: str | None = None):
+         revision: str | None = None, cache_dir: str | None = None, options: RuntimeOptions | None = None):
     """Load a classifier.
 
-    ``model`` is a preset (``audiosift.list_models()``), a hub id, or a local folder saved with
-    ``save_pretrained``. CLAP models return a zero-shot classifier that takes ``candidate_labels``;
-    every other model returns a :class:`Classifier` with a fixed label set.
+    ``model`` is a preset (``audiosift.list_models()``), a hub id, a local folder saved with
+    ``save_pretrained``, or a ``builtin:...`` id. Every model returns the same protocol
+    (:class:`~audiosift.inference.classifier.Classifier`); zero-shot (CLAP) models take
+    ``candidate_labels`` and also embed audio and text
+    (:class:`~audiosift.inference.zero_shot.ZeroShotClassifier`).
+    ``options`` (a :class:`RuntimeOptions`) replaces the keyword options when given.
     """
-    options = LoadOptions(device=device, dtype=dtype, batch_size=batch_size, revision=revision,
-                          cache_dir=cache_dir)
+    options = options or RuntimeOptions(device=device, dtype=dtype, batch_size=batch_size, revision=revision,
+                                        cache_dir=cache_dir)
     source = resolve(model)
-    if source.backend == "silero":
-        from audiosift.models.silero import SileroSpeechBackend
+    folder, kind = locate(source, options)
+    backend = kind.create(registry.ModelRequest(source.model_id, folder, options, source.preset))
+    return classifier_for(backend, options, model)
 
-        return Classifier(SileroSpeechBackend(), options, model)
-    location = pretrained_location(source.model_id, revision, cache_dir)
-    backend = source.backend if source.backend != "auto" else _backend_of_config(Path(location) / "config.json")
-    if backend == "clap":
-        from audiosift.inference.zero_shot import load_zero_shot
 
-        return load_zero_shot(location, name=model, model_id=source.model_id, options=options)
-    from audiosift.models.transformers_backend import TransformersBackend
+def classifier_for(backend, options: RuntimeOptions, name: str):
+    """The classifier object over a built backend: one protocol; zero-shot adds embeddings."""
+    if backend.output == "embeddings":
+        from audiosift.inference.zero_shot import ZeroShotClassifier
 
-    feature_extractor, network = load_transformers_parts(location, source.model_id)
-    backend_object = TransformersBackend(network, feature_extractor, source.model_id, options.torch_device(),
-                                         options.torch_dtype())
-    return Classifier(backend_object, options, model)
+        return ZeroShotClassifier(backend, options, name)
+    from audiosift.inference.classifier import Classifier
+
+    return Classifier(backend, options, name)
 
 
 def list_models() -> list[dict]:
-    """The presets: name, hub id, task, sampling rate and training data."""
+    """The presets: name, hub id, task, sampling rate, training data and licence."""
     return [
         {"name": p.name, "model_id": p.model_id, "task": p.task, "sampling_rate": p.sampling_rate,
-         "trained_on": p.trained_on}
+         "trained_on": p.trained_on, "licence": getattr(p, "licence", "")}
         for p in PRESETS.values()
     ]

@@ -24,6 +24,21 @@ class InvalidAudioError(AudioError, ValueError):
     """Decoded audio (or an array given directly) is unusable: empty, NaN/inf, wrong shape, no rate."""
 
 
+class AudioTooLongError(InvalidAudioError):
+    """Audio is longer than a limit (the model's maximum duration, or a server's upload limit)."""
+
+
+class UsageError(AudiosiftError, ValueError):
+    """An argument or option is wrong (a bad value, a missing label set, an option that does not apply).
+
+    The CLI reports these with exit code 2, like argparse's own usage errors.
+    """
+
+
+class OutputError(AudiosiftError):
+    """An output cannot be written where asked (missing folder, a folder given for a file, an input)."""
+
+
 class ModelError(AudiosiftError):
     """A model could not be found, loaded or used."""
 

@@ -30,7 +30,7 @@ def test_unmapped_labels_fail_with_exit_code_2_before_any_work(tmp_path, capsys,
                  "-o", str(tmp_path / "run")])
     assert code == 2
     error = capsys.readouterr().err
-    assert "audiosift evaluate: error: 2 dataset label(s) match no model label" in error
+    assert "audiosift: error: 2 dataset label(s) match no model label" in error
     assert "'_silence_'" in error and "--allow-unmapped" in error
     assert not (tmp_path / "run" / "predictions.jsonl").exists()
 
@@ -74,9 +74,8 @@ def test_malformed_where_is_a_usage_error(tmp_path, capsys):
     assert "argument --where: expected COLUMN=VALUE" in capsys.readouterr().err
 
 
-def test_ray_options_need_the_ray_engine(tmp_path):
-    with pytest.raises(SystemExit, match="need --engine ray"):
-        main(["evaluate", "-d", str(tmp_path), "-o", str(tmp_path / "o"), "--ray-actors", "2"])
+def test_ray_options_need_the_ray_engine(tmp_path, cli_error):
+    cli_error(["evaluate", "-d", tmp_path, "-o", tmp_path / "o", "--ray-actors", "2"], "need --engine ray")
 
 
 def test_help_lists_the_options(capsys):

@@ -58,17 +58,16 @@ def test_no_vad_classifies_every_window(recording, ast_model, capsys):
     assert code == 0 and seen == classified > 0
 
 
-def test_labels_limit_what_fires(recording, ast_model, capsys):
+def test_labels_limit_what_fires(recording, ast_model, capsys, cli_error):
     _, lines, _ = listen(capsys, "-m", ast_model, "-t", LOW_THRESHOLD, "--input", recording, "-f", "jsonl",
                          "--no-vad")
     first = json.loads(lines[0])["label"]
     _, only, _ = listen(capsys, "-m", ast_model, "-t", LOW_THRESHOLD, "--input", recording, "-f", "jsonl",
                         "--no-vad", "--labels", first)
     assert only and {json.loads(line)["label"] for line in only} == {first}
-    with pytest.raises(SystemExit, match="not among"):
-        main(["listen", "-m", str(ast_model), "--input", str(recording), "--labels", "nonsense"])
-    with pytest.raises(SystemExit, match="--input"):
-        main(["listen", "-m", str(ast_model), "--realtime"])
+    cli_error(["listen", "-m", ast_model, "--input", recording, "--labels", "nonsense"], "not among")
+    cli_error(["listen", "-m", ast_model, "--realtime"], "--input")
+    cli_error(["listen", "-m", ast_model, "--input", recording.parent / "missing.wav"], "--input .*no such file")
 
 
 class FakeSoundCard:
@@ -132,7 +131,7 @@ def test_microphone_at_another_rate_is_resampled(recording, ast_model, capsys, m
     assert events and all(0 <= e["start"] < e["end"] <= duration + 1e-3 for e in events)
 
 
-def test_missing_portaudio_gives_a_clear_message(ast_model, monkeypatch):
+def test_missing_portaudio_gives_a_clear_message(ast_model, monkeypatch, cli_error):
     real_import = builtins.__import__
 
     def no_portaudio(name, *args, **kwargs):
@@ -142,14 +141,12 @@ def test_missing_portaudio_gives_a_clear_message(ast_model, monkeypatch):
 
     monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
     monkeypatch.setattr(builtins, "__import__", no_portaudio)
-    with pytest.raises(SystemExit, match="libportaudio2.*--input FILE"):
-        main(["listen", "-m", str(ast_model)])
+    cli_error(["listen", "-m", ast_model], "libportaudio2.*--input FILE")
 
 
-def test_no_microphone_gives_a_clear_message(ast_model, monkeypatch):
+def test_no_microphone_gives_a_clear_message(ast_model, monkeypatch, cli_error):
     use_sound_card(monkeypatch, FakeSoundCard(np.zeros(10, np.float32), 16000, fail_query=True))
-    with pytest.raises(SystemExit, match="no usable microphone"):
-        main(["listen", "-m", str(ast_model)])
+    cli_error(["listen", "-m", ast_model], "no usable microphone")
 
 
 def test_listen_as_a_user_runs_it(recording, ast_model):

@@ -79,9 +79,8 @@ def test_named_template_set_and_text_cache_folder(clip_tree, clap_model, tmp_pat
     (["-l", "dog", "-t", "no placeholder"], "no '{}'"),
     (["--labels-file", "/nonexistent/labels.txt"], "cannot read --labels-file"),
 ])
-def test_bad_labels_or_templates_exit_with_a_message(clip_tree, clap_model, args, message):
-    with pytest.raises(SystemExit, match=message):
-        main(["zero-shot", "-m", str(clap_model), *args, str(clip_tree / "a.wav")])
+def test_bad_labels_or_templates_exit_with_a_message(clip_tree, clap_model, args, message, cli_error):
+    cli_error(["zero-shot", "-m", clap_model, *args, clip_tree / "a.wav"], message)
 
 
 def test_labels_are_required(clip_tree, clap_model, capsys):
@@ -121,9 +120,8 @@ def test_embed_npy_writes_paths_beside_it(clip_tree, clap_model, zs, tmp_path):
     np.testing.assert_allclose(vectors, zs.embed_audio(files), atol=1e-5)
 
 
-def test_embed_refuses_other_output_suffixes(clip_tree, clap_model, tmp_path):
-    with pytest.raises(SystemExit, match=r"\.parquet or \.npy"):
-        main(["embed", "-m", str(clap_model), str(clip_tree / "a.wav"), "-o", str(tmp_path / "emb.csv")])
+def test_embed_refuses_other_output_suffixes(clip_tree, clap_model, tmp_path, cli_error):
+    cli_error(["embed", "-m", clap_model, clip_tree / "a.wav", "-o", tmp_path / "emb.csv"], r"\.parquet or \.npy")
 
 
 def test_windows_on_a_long_recording_match_the_library(clap_model, zs, tmp_path, capsys):

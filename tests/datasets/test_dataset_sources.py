@@ -26,7 +26,7 @@ def test_parquet_with_seed_schema_gives_named_labels_and_decodable_audio(fixture
     assert [e.id for e in examples] == [str(i) for i in range(fixture.size)]
     assert sorted({e.label for e in examples}) == fixture.labels  # names, never ClassLabel ints
     assert set(fixture.labels) <= set(opened.label_names)
-    samples, rate = decode(examples[0].audio)  # {"path", "bytes"} from Audio(decode=False)
+    samples, rate = decode(examples[0].audio_input())  # {"path", "bytes"} from Audio(decode=False)
     assert rate == RATES[name] and samples.shape[1] > 0
     assert examples[0].path.endswith(".wav")
 
@@ -247,11 +247,19 @@ def test_hub_dataset_dict_without_split_needs_one(monkeypatch, fixture_datasets)
     assert open_dataset("ashraq/esc50", label_column="category").size == fixture_datasets["esc50"].size
 
 
-def test_examples_are_plain_data(fixture_datasets):
+def test_examples_are_plain_data_and_reference_their_audio(fixture_datasets):
+    import pickle
+
+    from audiosift.datasets.references import TableRow
+
     example = next(iter(open_dataset(fixture_datasets["esc50"].parquet, label_column="category")))
-    assert set(example.audio) == {"path", "bytes"} and isinstance(example.audio["bytes"], bytes)
+    # the audio is a reference to its row (never its bytes, read where it is classified)
+    assert isinstance(example.audio, TableRow) and example.audio.path == example.path
+    assert len(pickle.dumps(example)) < 1000
+    audio = example.audio_input()
+    assert set(audio) == {"path", "bytes"} and isinstance(audio["bytes"], bytes)
     json.dumps({"id": example.id, "label": example.label, "index": example.index})
-    assert np.isfinite(decode(example.audio)[0]).all()
+    assert np.isfinite(decode(audio)[0]).all()
 
 
 def test_table_with_a_column_of_file_paths(tmp_path, fixture_datasets):

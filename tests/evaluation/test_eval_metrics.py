@@ -1,9 +1,11 @@
-"""The numpy metrics against hand-worked numbers and a plain-Python reference implementation."""
+"""The numpy metrics against hand-worked numbers, a plain-Python reference implementation and
+scikit-learn (a test-only dependency: the dev extra)."""
 
 from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from audiosift.evaluation.metrics import (
@@ -83,3 +85,66 @@ def test_matches_a_plain_python_reference_on_random_data(seed):
     for label, (precision, recall, f1, support) in per.items():
         assert metrics["per_class"][label] == pytest.approx(
             {"precision": precision, "recall": recall, "f1": f1, "support": support})
+
+
+def random_pairs(seed: int, n: int = 400):
+    """Random truth and ranked predictions over 24 labels, where some labels are only true, some only
+    predicted (top-1), some only ranked below top-1 and some never appear at all."""
+    rng = np.random.default_rng(seed)
+    labels = [f"label_{i:02d}" for i in range(24)]
+    true_pool, predicted_pool = labels[:14], labels[6:18]  # 0-5 never predicted, 14-17 never true
+    below_only = labels[18:21]  # ranked, never top-1; 21-23 never appear anywhere
+    pairs = []
+    for _ in range(n):
+        truth = str(rng.choice(true_pool))
+        top1 = truth if rng.random() < 0.4 and truth in predicted_pool else str(rng.choice(predicted_pool))
+        rest = [str(x) for x in rng.permutation(predicted_pool + below_only) if x != top1][:4]
+        pairs.append((truth, [top1] + rest))
+    return pairs, labels
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_matches_scikit_learn_on_random_labels(seed):
+    from sklearn import metrics as sklearn_metrics  # test-only reference, in the dev extra
+    pairs, labels = random_pairs(seed)
+    scored = scored_arrays(pairs, labels)
+    metrics = classification_metrics(scored)
+    y_true = [t for t, _ in pairs]
+    y_pred = [ranked[0] for _, ranked in pairs]
+    # scikit-learn's default label set: every label that is true or predicted, sorted.
+    assert sorted(scored.classes) == sorted(set(y_true) | set(y_pred))
+    assert not set(scored.classes) & set(labels[18:])  # below-top-1 and absent labels are no classes
+    assert metrics["scored"] == len(pairs)
+    assert metrics["accuracy"] == pytest.approx(sklearn_metrics.accuracy_score(y_true, y_pred), abs=1e-12)
+    assert metrics["macro_f1"] == pytest.approx(
+        sklearn_metrics.f1_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12)
+    precision, recall, f1, support = sklearn_metrics.precision_recall_fscore_support(
+        y_true, y_pred, labels=scored.classes, zero_division=0)
+    for i, label in enumerate(scored.classes):
+        assert metrics["per_class"][label] == pytest.approx(
+            {"precision": precision[i], "recall": recall[i], "f1": f1[i], "support": support[i]}, abs=1e-12)
+    # never predicted: precision 0 (and recall 0); never true: recall 0 and support 0
+    assert all(metrics["per_class"][label]["precision"] == 0.0 for label in labels[:6])
+    assert all(metrics["per_class"][label]["support"] == 0 for label in labels[14:18])
+    assert 0.0 < metrics["macro_f1"] < 1.0
+    expected_confusion = sklearn_metrics.confusion_matrix(y_true, y_pred, labels=scored.classes)
+    np.testing.assert_array_equal(confusion_matrix(scored), expected_confusion)
+    # top-k from a score matrix that ranks each example's predictions first, in their order
+    columns = {label: i for i, label in enumerate(labels)}
+    y_score = np.zeros((len(pairs), len(labels)))
+    for row, (_, ranked) in enumerate(pairs):
+        for rank, label in enumerate(ranked):
+            y_score[row, columns[label]] = len(ranked) - rank
+    for k in (1, 2, 5):
+        expected = sklearn_metrics.top_k_accuracy_score(y_true, y_score, k=k, labels=labels)
+        assert top_k_accuracy(scored, k) == pytest.approx(expected, abs=1e-12)
+    assert metrics["top5_accuracy"] == pytest.approx(top_k_accuracy(scored, 5))
+    # worst confusions are the largest off-diagonal cells of the same matrix, as shares of the true class
+    off = expected_confusion.copy()
+    np.fill_diagonal(off, 0)
+    worst = worst_confusions(scored, count=5)
+    assert [w["count"] for w in worst] == sorted(off.ravel(), reverse=True)[:5]
+    for cell in worst:
+        r, c = scored.classes.index(cell["true"]), scored.classes.index(cell["predicted"])
+        assert cell["count"] == expected_confusion[r, c] and r != c
+        assert cell["share_of_true"] == pytest.approx(expected_confusion[r, c] / expected_confusion[r].sum())

@@ -49,8 +49,8 @@ def test_keywords_on_speech_commands_parquet(tmp_path, fixture_datasets, ast_mod
     scored = [e for e in open_dataset(fixture.parquet) if not e.label.startswith("_")]
     classifier = audiosift.load(str(ast_model))
     assert classifier.labels.index("yes") != dataset_factory.SPEECH_COMMANDS_LABELS.index("yes")
-    assert_same_predictions(records, scored, classifier([e.audio for e in scored], top_k=5))
-    top1 = [classifier(e.audio, top_k=1)[0]["label"] for e in scored]
+    assert_same_predictions(records, scored, classifier([e.audio_input() for e in scored], top_k=5))
+    top1 = [classifier(e.audio_input(), top_k=1)[0]["label"] for e in scored]
     assert metrics["accuracy"] == pytest.approx(np.mean([t == e.label for t, e in zip(top1, scored)]))
     for name in ("metrics.json", "confusion.csv", "confusion.png", "report.md", "run.json"):
         assert (tmp_path / "run" / name).stat().st_size > 0
@@ -82,7 +82,7 @@ def test_intent_on_minds14_8khz_parquet(tmp_path, fixture_datasets, wav2vec2_mod
     fixture = fixture_datasets["minds14"]
     result = evaluate(str(wav2vec2_model), str(fixture.parquet), tmp_path / "run", label_column="intent_class")
     examples = list(open_dataset(fixture.parquet, label_column="intent_class"))
-    expected = audiosift.load(str(wav2vec2_model))([e.audio for e in examples], top_k=5)  # 8 kHz resampled
+    expected = audiosift.load(str(wav2vec2_model))([e.audio_input() for e in examples], top_k=5)  # 8 kHz resampled
     assert_same_predictions(read_records(tmp_path / "run"), examples, expected)
     assert result.metrics["scored"] == 6 and result.metrics["unmapped"] == 0
 
@@ -93,7 +93,7 @@ def test_language_on_fleurs_parquet_string_labels(tmp_path, fixture_datasets, wh
     metrics = result.metrics
     assert metrics["scored"] == 6 and metrics["unmapped"] == 0 and metrics["label_mapping"]["normalised"] == {}
     examples = list(open_dataset(fixture.parquet, label_column="language"))
-    expected = audiosift.load(str(whisper_model))([e.audio for e in examples], top_k=5)
+    expected = audiosift.load(str(whisper_model))([e.audio_input() for e in examples], top_k=5)
     assert_same_predictions(read_records(tmp_path / "run"), examples, expected)
     assert sum(v["support"] for v in metrics["per_class"].values()) == 6
 
@@ -107,7 +107,7 @@ def test_zero_shot_esc50_uses_the_dataset_labels_and_templates(tmp_path, fixture
     candidates = list(zero_shot_candidates(opened, {}))
     assert candidates == ["clock tick", "dog", "rain", "siren"]
     zero_shot = audiosift.load(str(clap_model))
-    expected = zero_shot([e.audio for e in opened], candidate_labels=candidates, hypothesis_template=list(templates),
+    expected = zero_shot([e.audio_input() for e in opened], candidate_labels=candidates, hypothesis_template=list(templates),
                          top_k=5)
     assert_same_predictions(read_records(tmp_path / "run"), list(opened), expected)
     metrics = result.metrics

@@ -13,16 +13,48 @@ def lines(path):
     return path.read_text().splitlines()
 
 
-def test_append_then_reopen_keeps_everything_once(tmp_path):
+def test_append_then_reopen_keeps_the_latest_record_of_each_id_once(tmp_path):
     path = tmp_path / "predictions.jsonl"
     with PredictionStore(path, fsync_every=2).open() as store:
         for i in range(5):
             store.append({"id": str(i), "predictions": []})
-        store.append({"id": "3", "predictions": ["again"]})  # an id is never written twice
-    assert len(lines(path)) == 5
+        store.append({"id": "3", "predictions": ["again"]})  # a re-run supersedes the stale record
+        assert store.records["3"] == {"id": "3", "predictions": ["again"]} and len(store.records) == 5
+    assert len(lines(path)) == 6  # appended, line by line: the stale line is only dropped on compaction
     reopened = PredictionStore(path).open()
-    assert list(reopened.records) == ["0", "1", "2", "3", "4"] and "3" in reopened
+    assert list(reopened.records) == ["0", "1", "2", "4", "3"] and reopened.records["3"]["predictions"] == ["again"]
+    assert reopened.dropped_duplicates == 1 and len(lines(path)) == 5  # rewritten with one line per id
     reopened.close()
+
+
+def test_compact_keeps_one_record_per_example_of_the_run(tmp_path):
+    path = tmp_path / "predictions.jsonl"
+    with PredictionStore(path).open() as store:
+        for example_id in ("a", "b", "gone", "a"):
+            store.append({"id": example_id, "n": len(store.records)})
+        store.compact(["a", "b"])  # "gone" is no longer in the dataset
+        store.append({"id": "c"})  # still appendable after the rewrite
+    assert [json.loads(line) for line in lines(path)] == [{"id": "b", "n": 1}, {"id": "a", "n": 3}, {"id": "c"}]
+
+
+def test_rewritten_files_get_the_umask_mode_not_mkstemps_0600(tmp_path):
+    import os
+    import stat
+
+    from audiosift.evaluation.store import write_text_atomically
+
+    previous = os.umask(0o022)
+    try:
+        write_text_atomically(tmp_path / "metrics.json", "{}\n")
+        path = tmp_path / "predictions.jsonl"
+        path.write_text('{"id": "a"}\n{"id": "a"}\n')
+        os.chmod(path, 0o600)
+        PredictionStore(path).open().close()  # duplicates: rewritten through a temporary file
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "metrics.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def test_partial_last_line_from_a_kill_is_dropped_and_the_file_repaired(tmp_path):
@@ -44,12 +76,12 @@ def test_complete_last_line_without_newline_is_kept(tmp_path):
     assert [json.loads(line)["id"] for line in lines(path)] == ["0", "1", "2"]
 
 
-def test_duplicates_and_corrupt_lines_are_dropped_first_record_wins(tmp_path):
+def test_duplicates_and_corrupt_lines_are_dropped_latest_record_wins(tmp_path):
     path = tmp_path / "predictions.jsonl"
     path.write_text('{"id": "a", "n": 1}\nnot json\n{"id": "a", "n": 2}\n{"no_id": 1}\n{"id": "b", "n": 3}\n')
     store = PredictionStore(path).open()
     store.close()
-    assert store.records == {"a": {"id": "a", "n": 1}, "b": {"id": "b", "n": 3}}
+    assert store.records == {"a": {"id": "a", "n": 2}, "b": {"id": "b", "n": 3}}
     assert store.dropped_duplicates == 1 and store.dropped_lines == 2
     assert len(lines(path)) == 2  # rewritten clean
 

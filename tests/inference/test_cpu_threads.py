@@ -10,6 +10,7 @@ import torch
 
 import audiosift
 from audiosift.inference.cpu_threads import map_splitting_cores, single_threaded_blas
+from audiosift.models.torch_threads import TORCH_THREADS
 
 
 @pytest.fixture
@@ -29,14 +30,14 @@ def test_items_run_side_by_side_in_order_with_one_thread_each(two_torch_threads)
         seen.append((threading.current_thread().name, torch.get_num_threads()))
         return item * 10
 
-    assert map_splitting_cores(work, [1, 2, 3, 4]) == [10, 20, 30, 40]
+    assert map_splitting_cores(work, [1, 2, 3, 4], TORCH_THREADS) == [10, 20, 30, 40]
     assert {threads for _, threads in seen} == {1}
     assert len({name for name, _ in seen}) == 2
     assert torch.get_num_threads() == 2
 
 
 def test_threads_started_afterwards_get_the_callers_count_back(two_torch_threads):
-    map_splitting_cores(lambda item: item, [1, 2])
+    map_splitting_cores(lambda item: item, [1, 2], TORCH_THREADS)
     counts = []
     later = threading.Thread(target=lambda: counts.append(torch.get_num_threads()))
     later.start()
@@ -46,9 +47,9 @@ def test_threads_started_afterwards_get_the_callers_count_back(two_torch_threads
 
 def test_one_item_or_one_thread_runs_in_the_caller(two_torch_threads):
     caller = threading.current_thread().name
-    assert map_splitting_cores(lambda item: threading.current_thread().name, ["x"]) == [caller]
+    assert map_splitting_cores(lambda item: threading.current_thread().name, ["x"], TORCH_THREADS) == [caller]
     torch.set_num_threads(1)
-    assert map_splitting_cores(lambda item: threading.current_thread().name, ["x", "y"]) == [caller, caller]
+    assert map_splitting_cores(lambda item: threading.current_thread().name, ["x", "y"], TORCH_THREADS) == [caller, caller]
 
 
 def test_an_items_error_reaches_the_caller_and_the_count_is_restored(two_torch_threads):
@@ -58,7 +59,7 @@ def test_an_items_error_reaches_the_caller_and_the_count_is_restored(two_torch_t
         return item
 
     with pytest.raises(ValueError, match="bad item 2"):
-        map_splitting_cores(work, [1, 2, 3])
+        map_splitting_cores(work, [1, 2, 3], TORCH_THREADS)
     assert torch.get_num_threads() == 2
 
 
@@ -117,7 +118,7 @@ def test_featurized_ahead_keeps_batch_order(ahead):
         return item * item
 
     batches = [[3, 1], [4], [1, 5, 9, 2]]
-    assert list(featurized_ahead(featurize, batches, ahead=ahead)) == [[9, 1], [16], [1, 25, 81, 4]]
+    assert list(featurized_ahead(featurize, batches, TORCH_THREADS, ahead=ahead)) == [[9, 1], [16], [1, 25, 81, 4]]
     caller = threading.current_thread().name
     if ahead:
         assert caller not in names and 1 <= len(set(names)) <= FEATURIZE_THREADS
@@ -133,7 +134,7 @@ def test_featurized_ahead_passes_an_items_error_to_the_caller():
             raise ValueError("cannot featurize 'bad'")
         return item
 
-    ahead = featurized_ahead(featurize, [["a"], ["bad"], ["c"]], ahead=True)
+    ahead = featurized_ahead(featurize, [["a"], ["bad"], ["c"]], TORCH_THREADS, ahead=True)
     assert next(ahead) == ["a"]
     with pytest.raises(ValueError, match="cannot featurize"):
         next(ahead)
@@ -142,9 +143,9 @@ def test_featurized_ahead_passes_an_items_error_to_the_caller():
 def test_accelerator_path_scores_each_clip_in_its_row():
     """On a GPU the engine featurizes ahead on CPU threads; a stand-in backend checks the bookkeeping."""
     from audiosift.inference.engine import score_waveforms
-    from audiosift.models.base import ClassifierBackend
+    from audiosift.models.base import ClipBackend
 
-    class Accelerated(ClassifierBackend):
+    class Accelerated(ClipBackend):
         labels = ["low", "high"]
         sampling_rate = 16000
         device = "gpu-stand-in"  # anything but cpu takes the accelerator path

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import types
 
 import numpy as np
 import pytest
 
 import audiosift
 import recordings
+import stand_in
 from audiosift.inference.events import Event
 from audiosift.inference.streaming import StreamingClassifier, StreamingOptions, detect_in_file
 
@@ -86,20 +86,9 @@ def test_no_speech_means_the_model_never_runs(ast, tmp_path):
     assert detector.windows_seen > 5 and detector.windows_classified == 0
 
 
-class SpyClassifier:
+def SpyClassifier(score_of):
     """Labels "word" and "other"; "word" scored by a function of the window; remembers what it heard."""
-
-    name, labels, sampling_rate, window_seconds = "spy", ["word", "other"], RATE, None
-    options = types.SimpleNamespace(batch_size=1)
-    backend = types.SimpleNamespace(min_samples=1)
-
-    def __init__(self, score_of):
-        self.score_of, self.heard = score_of, []
-
-    def scores(self, waveforms, batch_size=None):
-        self.heard += list(waveforms)
-        rows = [[self.score_of(w), 1 - self.score_of(w)] for w in waveforms]
-        return np.array(rows, dtype=np.float32)
+    return stand_in.SpyClassifier(["word", "other"], lambda w: [score_of(w), 1 - score_of(w)], RATE)
 
 
 def loudness(waveform) -> float:

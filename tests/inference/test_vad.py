@@ -3,12 +3,12 @@ classification (language ID on long audio): only speech is classified; how the v
 
 from __future__ import annotations
 
-import types
 
 import numpy as np
 import pytest
 
 import recordings
+import stand_in
 from audiosift.audio import load_audio
 from audiosift.inference.speech_gated import LogProbAverage, classify_speech
 from audiosift.inference.vad import (FRAME_SECONDS, SegmentTracker, SpeechSegment, StreamingSegmenter, VadOptions,
@@ -112,20 +112,15 @@ def test_vad_options_are_checked():
     assert VadOptions(threshold=0.5).end_threshold == pytest.approx(0.35)
 
 
-class SpyClassifier:
+def SpyClassifier():
     """Two labels; remembers what it was asked to classify. p(loud) grows with the clip's RMS."""
 
-    name, labels, sampling_rate, window_seconds = "spy", ["loud", "soft"], 16000, 30.0
-    options = types.SimpleNamespace(batch_size=2)
-    backend = types.SimpleNamespace(min_samples=400)
+    def score_row(w):
+        loud = min(0.99, 0.2 + 4 * float(np.sqrt(np.mean(w**2))))
+        return [loud, 1 - loud]
 
-    def __init__(self):
-        self.heard: list[np.ndarray] = []
-
-    def scores(self, waveforms, batch_size=None):
-        self.heard += list(waveforms)
-        loud = np.array([min(0.99, 0.2 + 4 * float(np.sqrt(np.mean(w**2)))) for w in waveforms])
-        return np.stack([loud, 1 - loud], axis=1).astype(np.float32)
+    return stand_in.SpyClassifier(["loud", "soft"], score_row, 16000, batch_size=2, min_samples=400,
+                                  window_seconds=30.0)
 
 
 def test_only_speech_is_classified(recording):

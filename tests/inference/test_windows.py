@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tracemalloc
-import types
 import warnings
 
 import numpy as np
@@ -13,7 +12,9 @@ import soundfile as sf
 import audiosift
 from audiosift.audio import load_audio
 from audiosift.errors import InvalidAudioError
-from audiosift.inference.classifier import LongClipWarning
+from audiosift.inference.classifier import Classifier, LongClipWarning
+from audiosift.inference.options import RuntimeOptions
+from audiosift.models.base import ClipBackend
 from audiosift.inference.windows import (FALLBACK_WINDOW_SECONDS, WindowCutter, WindowOptions, classify_windows,
                                          default_window, window_grid, window_options)
 
@@ -83,17 +84,17 @@ def test_top_k_and_progress(ast, recording):
     assert seen == [(3.6, pytest.approx(5.3)), (5.3, pytest.approx(5.3))]  # after each batch of 2 windows
 
 
-def test_defaults_come_from_the_preset_then_the_model(ast, whisper_model, wav2vec2_model):
-    def named(name, seconds=None):
-        return types.SimpleNamespace(name=name, window_seconds=seconds)
-
-    assert default_window(named("keywords", 1.295)) == (1.0, 0.5)
-    assert default_window(named("language", 30.0)) == (30.0, 30.0)
-    assert default_window(named("zero-shot", 10.0)) == (10.0, 5.0)
+def test_defaults_are_facts_of_the_loaded_model(ast, ast_model, whisper_model, wav2vec2_model, tmp_path):
     assert default_window(ast) == (1.295, 0.6475)  # a local AST folder: its max_length frames
-    assert default_window(audiosift.load(str(whisper_model), device="cpu")) == (30.0, 15.0)
+    # The same model under another name (a copy of the folder) gets the same window: the model's fact.
+    import shutil
+
+    copy = shutil.copytree(ast_model, tmp_path / "keywords-copy")
+    assert default_window(audiosift.load(str(copy), device="cpu")) == default_window(ast)
+    assert default_window(audiosift.load(str(whisper_model), device="cpu")) == (30.0, 30.0)  # costly: no overlap
     w2v = audiosift.load(str(wav2vec2_model), device="cpu")
     assert default_window(w2v) == (FALLBACK_WINDOW_SECONDS, FALLBACK_WINDOW_SECONDS / 2)
+    assert default_window(audiosift.load("speech")) == (1.0, 0.5)  # the VAD's natural window
     assert window_options(ast, 3.0) == WindowOptions(3.0, 1.5)
     assert window_options(ast, 3.0, 1.0) == WindowOptions(3.0, 1.0)
 
@@ -128,14 +129,22 @@ def test_zero_shot_windows(clap_model, recording):
     for window, row in zip(windows, expected):
         got = {p["label"]: p["score"] for p in window["predictions"]}
         np.testing.assert_allclose([got[label] for label in labels], row, atol=1e-5)
-    with pytest.raises(ValueError, match="candidate_labels"):
+    with pytest.raises(audiosift.UsageError, match="needs the labels"):
         list(classify_windows(zero_shot, recording))
-    with pytest.raises(ValueError, match="fixed label set"):
-        list(classify_windows(ast_like(), recording, WindowOptions(1.0, 1.0, batch_size=1), candidate_labels=["x"]))
 
 
-def ast_like():
-    return types.SimpleNamespace(name="fixed", labels=["a"], sampling_rate=RATE)
+def test_fixed_models_take_a_subset_of_their_labels_only(ast, recording):
+    with pytest.raises(audiosift.UsageError, match="not among this model's labels"):
+        list(classify_windows(ast, recording, WindowOptions(1.0, 1.0, batch_size=1), candidate_labels=["x"]))
+    with pytest.raises(audiosift.UsageError, match="templates apply only"):
+        list(classify_windows(ast, recording, hypothesis_template="a {}"))
+    picked = [ast.labels[2], ast.labels[0]]
+    every = list(classify_windows(ast, recording, WindowOptions(1.0, 1.0, top_k=None)))
+    subset = list(classify_windows(ast, recording, WindowOptions(1.0, 1.0, top_k=None), candidate_labels=picked))
+    for whole, part in zip(every, subset):
+        scores = {p["label"]: p["score"] for p in whole["predictions"]}
+        assert [p["label"] for p in part["predictions"]] == sorted(picked, key=lambda label: -scores[label])
+        assert all(p["score"] == scores[p["label"]] for p in part["predictions"])  # the model's own scores
 
 
 def write_noise(path, minutes: float):
@@ -146,16 +155,23 @@ def write_noise(path, minutes: float):
     return path
 
 
-class LoudnessClassifier:
+class LoudnessBackend(ClipBackend):
     """A stand-in model ("loud"/"quiet" from RMS) so the test measures our pipeline, not a model's."""
 
-    name, labels, sampling_rate, window_seconds = "loudness", ["loud", "quiet"], RATE, None
-    options = types.SimpleNamespace(batch_size=8)
-    backend = types.SimpleNamespace(min_samples=1)
+    model_id, labels, sampling_rate = "loudness", ["loud", "quiet"], RATE
 
-    def scores(self, waveforms, batch_size=None):
-        loud = np.array([min(1.0, float(np.sqrt(np.mean(w**2))) * 5) for w in waveforms], dtype=np.float32)
-        return np.stack([loud, 1 - loud], axis=1)
+    def featurize(self, waveform):
+        return min(1.0, float(np.sqrt(np.mean(waveform**2))) * 5)
+
+    def collate(self, features):
+        return [(list(range(len(features))), np.array(features, dtype=np.float32))]
+
+    def forward(self, batch):
+        return np.stack([batch, 1 - batch], axis=1)
+
+
+def LoudnessClassifier():
+    return Classifier(LoudnessBackend(), RuntimeOptions(), "loudness")
 
 
 def peak_while_classifying(classifier, path) -> tuple[int, int]:

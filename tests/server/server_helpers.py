@@ -55,6 +55,13 @@ def free_port() -> int:
 @contextmanager
 def server_process(arguments: list[str], log_path):
     """Run ``python -m audiosift serve ARGUMENTS`` on 127.0.0.1 and a free port; yield its base URL."""
+    with live_server_process(arguments, log_path) as (url, _process):
+        yield url
+
+
+@contextmanager
+def live_server_process(arguments: list[str], log_path):
+    """As :func:`server_process`, yielding ``(url, process)`` (tests that watch the server's memory)."""
     port = free_port()
     command = [sys.executable, "-m", "audiosift", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--log-level", "warning", *arguments]
@@ -63,7 +70,7 @@ def server_process(arguments: list[str], log_path):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(process, url, log_path)
-        yield url
+        yield url, process
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -171,7 +171,7 @@ class BrokenOnLongClips:
     def scores(self, waveforms, batch_size=None):
         if any(len(w) > 2 * self.inner.sampling_rate for w in waveforms):
             raise RuntimeError("this model breaks on long clips")
-        return self.inner.scores(waveforms, batch_size)
+        return self.inner.scores(waveforms, batch_size=batch_size)
 
 
 def test_a_request_that_breaks_the_model_gets_500_and_the_others_succeed(keywords_clf, audio_dir):

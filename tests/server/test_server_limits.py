@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import soundfile as sf
@@ -88,8 +90,8 @@ def test_probe_reads_duration_without_decoding(long_clips):
     assert probe_seconds(b"not audio at all") is None
 
 
-@pytest.mark.parametrize("clip, decoded", [("5s.wav", 0), ("5s.webm", 0), ("2_5s.wav", 1)])
-def test_audio_over_the_duration_limit_is_413(speech_clf, long_clips, clip, decoded):
+@pytest.mark.parametrize("clip", ["5s.wav", "5s.webm", "2_5s.wav"])
+def test_audio_over_the_duration_limit_is_413(speech_clf, long_clips, clip):
     model = CountingPrepare(speech_clf)
     with app_for({"speech": model}, max_audio_seconds=2.0) as app:
         async def send(client):
@@ -97,8 +99,9 @@ def test_audio_over_the_duration_limit_is_413(speech_clf, long_clips, clip, deco
         response = run_async(send, app)
     seconds = "5.0 s" if clip.startswith("5") else "2.5 s"
     body_error(response, 413, seconds, "at most 2 s")
-    # Well over the limit is refused from the header or packets, before decoding; near it, after.
-    assert model.prepared == decoded
+    # Well over the limit is refused from the header or packets; near it, by the bounded decoder:
+    # either way before the model sees it.
+    assert model.prepared == 0
 
 
 def test_audio_within_the_limit_passes(speech_clf, long_clips):
@@ -109,26 +112,31 @@ def test_audio_within_the_limit_passes(speech_clf, long_clips):
     assert response.status_code == 200 and response.json()["duration_s"] == pytest.approx(2.5)
 
 
+class BlockingPrepare(CountingPrepare):
+    """A classifier whose decoding waits until ``release`` is set (it holds its slot meanwhile)."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def prepare(self, audio, sampling_rate=None):
+        self.entered.set()
+        assert self.release.wait(10), "the test never released the decoder"
+        return super().prepare(audio, sampling_rate)
+
+
 def test_requests_over_the_concurrency_limit_get_503_with_retry_after(speech_clf, audio_dir):
     data = (audio_dir / "yes.wav").read_bytes()
-    with app_for({"speech": speech_clf}, max_concurrent_requests=1, retry_after_s=2) as app:
+    model = BlockingPrepare(speech_clf)
+    with app_for({"speech": model}, max_concurrent_requests=1, retry_after_s=2) as app:
         stats = app.state.audiosift.limit_stats
 
         async def scenario(client):
-            release = asyncio.Event()
-
-            async def slow_body():  # holds the only slot until released
-                yield data[:100]
-                await release.wait()
-                yield data[100:]
-
-            first = asyncio.create_task(client.post("/v1/classify", content=slow_body()))
-            for _ in range(500):  # until the first request holds its slot (bounded: 5 s)
-                if stats.in_flight:
-                    break
-                await asyncio.sleep(0.01)
+            first = asyncio.create_task(client.post("/v1/classify", content=data))
+            await asyncio.to_thread(model.entered.wait, 10)  # the first request is decoding: it holds the slot
             second = await client.post("/v1/classify", content=data)
-            release.set()
+            model.release.set()
             return await first, second, await client.post("/v1/classify", content=data)
 
         first, second, third = run_async(scenario, app)
@@ -136,6 +144,80 @@ def test_requests_over_the_concurrency_limit_get_503_with_retry_after(speech_clf
     assert second.headers["retry-after"] == "2"
     assert first.status_code == 200 and third.status_code == 200
     assert stats.rejected_busy == 1 and stats.in_flight == 0
+
+
+def test_a_slow_upload_holds_no_inference_slot(speech_clf, audio_dir):
+    data = (audio_dir / "yes.wav").read_bytes()
+    with app_for({"speech": speech_clf}, max_concurrent_requests=1) as app:
+        stats = app.state.audiosift.limit_stats
+
+        async def scenario(client):
+            release = asyncio.Event()
+
+            async def slow_body():  # still uploading until released
+                yield data[:100]
+                await release.wait()
+                yield data[100:]
+
+            slow = asyncio.create_task(client.post("/v1/classify", content=slow_body()))
+            for _ in range(500):  # until the slow request is uploading (bounded: 5 s)
+                if stats.uploading:
+                    break
+                await asyncio.sleep(0.01)
+            uploading_meanwhile = stats.uploading
+            other = await asyncio.wait_for(client.post("/v1/classify", content=data), 30)
+            release.set()
+            return uploading_meanwhile, other, await slow
+
+        uploading_meanwhile, other, slow = run_async(scenario, app)
+    assert uploading_meanwhile == 1
+    assert other.status_code == 200, other.text  # the only slot was free: the slow one was not using it
+    assert slow.status_code == 200 and stats.rejected_busy == 0 and stats.uploading == 0
+
+
+def test_an_upload_that_trickles_in_past_the_timeout_is_408(speech_clf):
+    async def trickle():  # a byte every 0.1 s, for ever: never idle, never done
+        for _ in range(300):
+            yield b"\x00"
+            await asyncio.sleep(0.1)
+
+    with app_for({"speech": speech_clf}, upload_timeout_s=1.0, upload_idle_timeout_s=0.5) as app:
+        async def send(client):
+            started = time.monotonic()
+            response = await client.post("/v1/classify", content=trickle(), headers={"content-type": "audio/wav"})
+            return response, time.monotonic() - started
+        response, took = run_async(send, app)
+        stats = app.state.audiosift.limit_stats
+    body_error(response, 408, "did not arrive within 1 s")
+    assert response.headers["connection"] == "close"
+    assert took < 10 and stats.rejected_timeout == 1 and stats.uploading == 0
+
+
+def test_too_many_uploads_at_once_get_503(speech_clf, audio_dir):
+    data = (audio_dir / "yes.wav").read_bytes()
+    with app_for({"speech": speech_clf}, max_pending_uploads=1, retry_after_s=3) as app:
+        stats = app.state.audiosift.limit_stats
+
+        async def scenario(client):
+            release = asyncio.Event()
+
+            async def slow_body():
+                yield data[:100]
+                await release.wait()
+                yield data[100:]
+
+            slow = asyncio.create_task(client.post("/v1/classify", content=slow_body()))
+            for _ in range(500):  # bounded: 5 s
+                if stats.uploading:
+                    break
+                await asyncio.sleep(0.01)
+            second = await client.post("/v1/classify", content=data)
+            release.set()
+            return second, await slow
+
+        second, slow = run_async(scenario, app)
+    body_error(second, 503, "busy", "1 uploads in progress")
+    assert second.headers["retry-after"] == "3" and slow.status_code == 200
 
 
 def test_info_endpoints_are_not_limited(speech_clf):
@@ -153,6 +235,10 @@ def test_info_endpoints_are_not_limited(speech_clf):
     ({"max_concurrent_requests": 1.5}, "max_concurrent_requests"),
     ({"batch_wait_ms": -1}, "batch_wait_ms"),
     ({"max_batch_size": 0}, "max_batch_size"),
+    ({"upload_timeout_s": 0}, "upload_timeout_s"),
+    ({"upload_idle_timeout_s": float("nan")}, "upload_idle_timeout_s"),
+    ({"max_pending_uploads": 0}, "max_pending_uploads"),
+    ({"max_cached_prompts": -5}, "max_cached_prompts"),
     ({"port": 70000}, "port"),
     ({"device": "tpu"}, "device"),
 ])
@@ -191,5 +277,6 @@ def test_serve_help_lists_the_limits():
     out = subprocess.run([sys.executable, "-m", "audiosift", "serve", "--help"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     for option in ("--model", "--host", "--port", "--max-upload-mb", "--max-audio-seconds", "--max-concurrent",
+                   "--upload-timeout", "--upload-idle-timeout", "--max-uploads", "--max-cached-prompts",
                    "--batch-wait-ms", "--max-batch-size"):
         assert option in out.stdout

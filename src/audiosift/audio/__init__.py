@@ -1,5 +1,7 @@
 """Audio input: decode anything to mono float32 at a model's rate (see :mod:`.decode`)."""
 
-from audiosift.audio.decode import AudioInput, decode, describe, load_audio, resample, to_mono
+from audiosift.audio.decode import (DEFAULT_MAX_SECONDS, AudioInput, Clip, decode, describe, load_audio, load_clip,
+                                    resample, to_mono)
 
-__all__ = ["AudioInput", "decode", "describe", "load_audio", "resample", "to_mono"]
+__all__ = ["DEFAULT_MAX_SECONDS", "AudioInput", "Clip", "decode", "describe", "load_audio", "load_clip",
+           "resample", "to_mono"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 
-from audiosift.audio.files import find_audio_files
-from audiosift.cli.common import add_model_arguments, add_output_arguments, load_from_args, with_progress
+from audiosift.cli.common import (add_model_arguments, add_output_arguments, check_device, check_output_file,
+                                  cli_wording, find_inputs, load_from_args, with_progress)
 from audiosift.cli.output import FORMATS, RecordWriter, open_output
 from audiosift.cli.windowed import EVENT_FORMATS, add_window_arguments, run_windowed, wants_windows
+from audiosift.errors import UsageError
 from audiosift.inference.classifier import source_name
 
 
@@ -26,29 +28,43 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    files = find_inputs(args)
     if wants_windows(args):  # long recordings: windows, events, speech segments (cli/windowed.py)
-        return run_windowed(args, find_audio_files(args.paths))
-    return write_results(load_from_args(args), args)
+        return run_windowed(args, files)
+    check_output_file(args.output, files)
+    check_device(args)
+    return write_results(load_from_args(args), args, files)
 
 
-def write_results(classifier, args, **classify_options) -> int:
-    """Classify every file under ``args.paths`` and write one record each; 1 if any file failed.
+def write_results(classifier, args, files, **classify_options) -> int:
+    """Classify ``files`` and write one record each; 1 if any file failed.
 
     ``classify_options`` go to ``classify_many`` (the zero-shot command passes its labels this way).
+    The caller has checked ``args.output`` and found ``files`` (:func:`find_inputs`).
     """
-    files = find_audio_files(args.paths)
-    if not files:
-        raise SystemExit(f"audiosift {args.command}: no audio files found under {', '.join(args.paths)}")
+    try:
+        results = iter(classifier.classify_many(files, top_k=args.top_k, batch_size=getattr(args, "batch_size", None),
+                                                **classify_options))
+        first = next(results, None)  # a generator checks its options on the first step
+    except ValueError as error:  # the library's own check of the options (UsageError included)
+        raise usage_error_for(args, error) from error
     failures = 0
-    with open_output(args.output) as stream:
+    with open_output(args.output, args.format) as stream:
         writer = RecordWriter(stream, args.format)
-        results = classifier.classify_many(files, top_k=args.top_k, batch_size=getattr(args, "batch_size", None),
-                                           **classify_options)
-        for result in with_progress(results, len(files), args.progress):
+        for result in with_progress(itertools.chain([first] if first else [], results), len(files), args.progress):
             writer.write(result_record(result))
             failures += not result.ok
         writer.close()
     return 1 if failures else 0
+
+
+def usage_error_for(args, error: Exception) -> UsageError:
+    """The library's complaint about an option, in the CLI's words (flags, not parameters)."""
+    if "candidate_labels" in str(error) and getattr(args, "labels", None) is None \
+            and getattr(args, "labels_file", None) is None:
+        return UsageError(f"{args.model!r} is a zero-shot model: it scores labels you give; use "
+                          f"`audiosift zero-shot --model {args.model} --labels ...`")
+    return UsageError(cli_wording(error))
 
 
 def result_record(result) -> dict:

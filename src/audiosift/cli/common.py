@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
+from audiosift.audio.files import find_audio_files
 from audiosift.cli.output import FORMATS
+from audiosift.errors import OutputError, UsageError
 from audiosift.inference.options import DEVICES, DTYPES
 
 # Above this many inputs a progress bar is shown on stderr (when stderr is a terminal or --progress).
@@ -44,11 +48,88 @@ def top_k_value(text: str) -> int | None:
     return None if text.lower() in {"all", "none"} else positive_int(text)
 
 
+# Library parameter names -> the CLI flags a user types (messages from the library name the former).
+CLI_WORDS = [(r"pass candidate_labels=\[\.\.\.\]", "give --labels ..."), (r"candidate_labels=\[\.\.\.\]", "--labels ..."),
+             (r"\bcandidate_labels\b", "--labels"), (r"\bhypothesis_template\b", "--template"),
+             (r"\btop_k\b", "--top-k"), (r"\bbatch_size\b", "--batch-size"), (r"\bvad_threshold\b", "--vad-threshold"),
+             (r"\bmin_speech_s\b", "--min-speech"), (r"\brefractory_s\b", "--refractory"),
+             (r"\bwindow_s\b", "--window"), (r"\bhop_s\b", "--hop")]
+
+
+def cli_wording(message: object) -> str:
+    text = str(message)
+    for pattern, flag in CLI_WORDS:
+        text = re.sub(pattern, flag, text)
+    return text
+
+
+def warn(message: str) -> None:
+    print(f"audiosift: warning: {message}", file=sys.stderr)
+
+
+def find_inputs(args) -> list[Path]:
+    """The audio files under ``args.paths``; empty or unreadable folders get a warning each, and no
+    files at all is a usage error (exit 2)."""
+    files = find_audio_files(args.paths, report=warn)
+    if not files:
+        raise UsageError(f"no audio files found under {', '.join(args.paths)}: give audio files, or folders "
+                         f"that hold some")
+    return files
+
+
+def check_device(args) -> None:
+    """Refuse --device cuda (or mps) where torch cannot use it, before minutes go into loading."""
+    if getattr(args, "device", "auto") == "auto":
+        return
+    from audiosift.inference.options import LoadOptions
+
+    try:
+        LoadOptions(device=args.device, dtype=args.dtype).torch_device()
+    except ValueError as error:
+        raise UsageError(f"--device {args.device}: {cli_wording(error)}; use --device auto or cpu") from error
+
+
+def check_output_file(output: str | None, inputs: Iterable[Path], flag: str = "--output") -> None:
+    """Refuse an output file that cannot or must not be written: a folder, in a missing or read-only
+    folder, or one of the inputs (it would be overwritten)."""
+    if output is None or output == "-":
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise OutputError(f"{flag} {output} is a folder; give a file name, e.g. {path / 'results.jsonl'}")
+    if not path.parent.is_dir():
+        raise OutputError(f"the folder of {flag} {output} does not exist: {path.parent} (create it first)")
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(f"cannot write {flag} {output}: the folder {path.parent} is not writable")
+    refuse_input_as_output(path, inputs, flag)
+
+
+def refuse_input_as_output(path: Path, inputs: Iterable[Path], flag: str = "--output") -> None:
+    """An OutputError if ``path`` is (a link to, or the same file as) one of ``inputs``."""
+    target = os.path.realpath(path)
+    identity = _file_identity(path)
+    for source in inputs:
+        if os.path.realpath(source) == target or (identity is not None and _file_identity(source) == identity):
+            raise OutputError(f"{flag} {path} is the input {source}: writing there would overwrite it; "
+                              f"pick another file name")
+
+
+def _file_identity(path) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
 def load_from_args(args):
     import audiosift
 
-    return audiosift.load(args.model, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
-                          revision=args.revision)
+    try:
+        return audiosift.load(args.model, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+                              revision=args.revision)
+    except ValueError as error:  # an option the library refused (UsageError included): name the flag
+        raise UsageError(cli_wording(error)) from error
 
 
 def with_progress(items: Iterator, total: int, enabled: bool | None, unit: str = "file") -> Iterator:

@@ -31,7 +31,10 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import audiosift
     from audiosift.cli.classify import write_results
+    from audiosift.cli.common import check_output_file, find_inputs
 
+    files = find_inputs(args)
+    check_output_file(args.output, files)
     try:
         classifier = audiosift.load(args.model)
     except ModelError as error:
@@ -39,7 +42,7 @@ def run(args) -> int:
               f"using the offline 'speech' model instead", file=sys.stderr)
         classifier = audiosift.load("speech")
     print(f"audiosift demo: model {classifier.model_id} ({len(classifier.labels)} labels)", file=sys.stderr)
-    return write_results(classifier, args)
+    return write_results(classifier, args, files)
 
 
 def _first_sentence(error: Exception) -> str:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from audiosift.audio.files import find_audio_files
-from audiosift.cli.common import add_model_arguments, with_progress
+from audiosift.cli.common import add_model_arguments, check_device, check_output_file, find_inputs, with_progress
+from audiosift.cli.output import atomic_path
 from audiosift.cli.zero_shot import DEFAULT_MODEL, load_zero_shot_from_args
+from audiosift.errors import UsageError
 from audiosift.inference.classifier import source_name
 
 OUTPUT_SUFFIXES = (".parquet", ".npy")
@@ -46,12 +47,14 @@ def register(subparsers) -> None:
 def run(args) -> int:
     output = Path(args.output)
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise SystemExit(f"audiosift embed: --output must end in {' or '.join(OUTPUT_SUFFIXES)}, got {output.name}")
-    if not output.parent.is_dir():
-        raise SystemExit(f"audiosift embed: the folder of --output does not exist: {output.parent}")
-    files = find_audio_files(args.paths)
-    if not files:
-        raise SystemExit(f"audiosift embed: no audio files found under {', '.join(args.paths)}")
+        raise UsageError(f"--output must end in {' or '.join(OUTPUT_SUFFIXES)}, got {output.name}")
+    files = find_inputs(args)
+    check_output_file(args.output, files)
+    if output.suffix.lower() == ".npy":
+        check_output_file(str(paths_file_for(output)), files, flag="the paths file of --output")
+    else:
+        _import_pyarrow()  # fail before the model loads, not after the work
+    check_device(args)
     model = load_zero_shot_from_args(args, "embed")
     results = with_progress(model.embed_many(files, batch_size=args.batch_size), len(files), args.progress)
     good = GoodResults(results)
@@ -81,19 +84,27 @@ class GoodResults:
                 print(f"audiosift embed: {message}", file=sys.stderr)
 
 
-def write_parquet(results: GoodResults, output: Path, dimension: int, model_id: str):
+def _import_pyarrow():
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as error:
-        raise SystemExit("audiosift embed: .parquet output needs pyarrow: pip install 'audiosift[zero-shot]' "
+        raise UsageError(".parquet output needs pyarrow: pip install 'audiosift[zero-shot]' "
                          "(or write .npy instead)") from error
+    return pa, pq
 
+
+def paths_file_for(output: Path) -> Path:
+    return output.with_suffix(".paths.txt")  # emb.npy -> emb.paths.txt
+
+
+def write_parquet(results: GoodResults, output: Path, dimension: int, model_id: str):
+    pa, pq = _import_pyarrow()
     schema = pa.schema([("path", pa.string()), ("duration_s", pa.float64()),
                         ("embedding", pa.list_(pa.float32(), dimension))],
                        metadata={"model_id": model_id, "normalization": "l2"})
     written, rows = 0, []
-    with pq.ParquetWriter(output, schema) as writer:
+    with atomic_path(output) as temporary, pq.ParquetWriter(temporary, schema) as writer:
         for result in results:
             rows.append(result)
             if len(rows) == PARQUET_ROWS_PER_GROUP:
@@ -119,7 +130,9 @@ def write_npy(results: GoodResults, output: Path, dimension: int):
         paths.append(source_name(result.source))
         vectors.append(result.embedding)
     array = np.stack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32)
-    np.save(output, array.astype(np.float32, copy=False))
-    paths_file = output.with_suffix(".paths.txt")  # emb.npy -> emb.paths.txt
-    paths_file.write_text("".join(path + "\n" for path in paths), encoding="utf-8")
+    # Both files complete before either replaces an earlier one: rows and paths stay in step.
+    with atomic_path(output) as array_file, atomic_path(paths_file_for(output)) as paths_file:
+        with open(array_file, "wb") as handle:  # a handle: np.save would add .npy to a temporary name
+            np.save(handle, array.astype(np.float32, copy=False))
+        paths_file.write_text("".join(path + "\n" for path in paths), encoding="utf-8")
     return len(paths)

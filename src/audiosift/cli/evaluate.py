@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from audiosift.cli.common import add_model_arguments, positive_int
+from audiosift.cli.common import add_model_arguments, check_device, cli_wording, positive_int
+from audiosift.errors import UsageError
 
 
 def register(subparsers) -> None:
@@ -61,7 +62,9 @@ def run_command(args) -> int:
     from audiosift.evaluation import evaluate
 
     if args.engine == "local" and (args.ray_address or args.ray_actors != 1 or args.ray_gpus_per_actor):
-        raise SystemExit("audiosift evaluate: --ray-address/--ray-actors/--ray-gpus-per-actor need --engine ray")
+        raise UsageError("--ray-address/--ray-actors/--ray-gpus-per-actor need --engine ray")
+    if args.engine == "local":  # Ray actors may run where the GPUs are, not here
+        check_device(args)
     try:
         result = evaluate(
             args.model, args.dataset, args.output, config=args.config, split=args.split,
@@ -73,8 +76,8 @@ def run_command(args) -> int:
             device=args.device, dtype=args.dtype, revision=args.revision, engine=args.engine,
             ray_address=args.ray_address, ray_actors=args.ray_actors, ray_gpus_per_actor=args.ray_gpus_per_actor,
             overwrite=args.overwrite, progress=args.progress)
-    except ValueError as error:
-        raise SystemExit(f"audiosift evaluate: {error}") from error
+    except ValueError as error:  # the library's check of an option, in the CLI's words
+        raise UsageError(cli_wording(error)) from error
     print(summary(result.metrics, result.output))
     return 0
 

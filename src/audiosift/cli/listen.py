@@ -8,10 +8,12 @@ possible, so everything but the sound card can be tried and tested without a mic
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sys
 
-from audiosift.cli.common import add_model_arguments, load_from_args
+from audiosift.cli.common import add_model_arguments, check_device, cli_wording, load_from_args
+from audiosift.errors import AudiosiftError, UsageError
 from audiosift.cli.windowed import non_negative_seconds, probability, seconds
 
 # Audio arrives from the sound card in blocks of this length: short enough for low latency,
@@ -57,15 +59,19 @@ def run(args) -> int:
     from audiosift.inference.streaming import StreamingClassifier
 
     if args.realtime and not args.input:
-        raise SystemExit("audiosift listen: --realtime paces a file: use it with --input FILE")
+        raise UsageError("--realtime paces a file: use it with --input FILE")
+    if args.input and not os.path.isfile(args.input):
+        raise UsageError(f"--input {args.input}: no such file (give an audio file, or leave --input out for "
+                         f"the microphone)")
     labels = split_labels(args.labels)
     microphone = None if args.input else open_microphone(args.mic)  # fail fast, before loading a model
+    check_device(args)
     classifier = load_from_args(args)
     try:
         detector = StreamingClassifier(classifier, labels=labels, threshold=args.threshold, vad=args.vad,
                                        window_s=args.window, hop_s=args.hop, refractory_s=args.refractory)
     except ValueError as error:
-        raise SystemExit(f"audiosift listen: {error}") from error
+        raise UsageError(cli_wording(error)) from error
     emit = _printer(args.format)
     if args.input:
         from audiosift.inference.streaming import detect_in_file
@@ -100,7 +106,7 @@ def import_sounddevice():
     try:
         import sounddevice
     except (ImportError, OSError) as error:  # OSError: the module is there but libportaudio is not
-        raise SystemExit(f"audiosift listen: {PORTAUDIO_HELP} ({type(error).__name__}: {error})") from error
+        raise AudiosiftError(f"{PORTAUDIO_HELP} ({type(error).__name__}: {error})") from error
     return sounddevice
 
 
@@ -111,7 +117,7 @@ def open_microphone(device: str | None):
     try:
         info = sounddevice.query_devices(device, "input")
     except (ValueError, sounddevice.PortAudioError) as error:
-        raise SystemExit(f"audiosift listen: no usable microphone ({error}); list devices with "
+        raise AudiosiftError(f"no usable microphone ({error}); list devices with "
                          f"`python -m sounddevice`, pick one with --mic, or use --input FILE") from error
     return sounddevice, device, info
 

@@ -7,7 +7,7 @@ import json
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("models", help="list the model presets",
-                                   description="List the presets: name, hub id, task, sampling rate, training data.")
+                                   description="List the presets: name, hub id, task, sampling rate, training data, licence.")
     parser.add_argument("--format", "-f", default="table", choices=["table", "json"], help="output format")
     parser.set_defaults(run=run)
 
@@ -19,9 +19,9 @@ def run(args) -> int:
     if args.format == "json":
         print(json.dumps(models, indent=2))
         return 0
-    columns = ["name", "model_id", "task", "sampling_rate", "trained_on"]
+    columns = ["name", "model_id", "task", "sampling_rate", "trained_on", "licence"]
     widths = {c: max(len(c), *(len(str(m[c])) for m in models)) for c in columns[:-1]}
     print("  ".join(c.upper().ljust(widths.get(c, 0)) for c in columns))
     for model in models:
-        print("  ".join(str(model[c]).ljust(widths.get(c, 0)) for c in columns))
+        print("  ".join(str(model.get(c, "")).ljust(widths.get(c, 0)) for c in columns).rstrip())
     return 0

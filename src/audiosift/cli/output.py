@@ -3,34 +3,84 @@
 A record is ``{"path": ..., "predictions": [{"label", "score"}, ...]}`` or
 ``{"path": ..., "error": "<message>"}``; other keys (``start``/``end`` for windows) pass through.
 Records are written as they arrive (except ``json``, one array at the end), so a long job's output
-is usable while it runs.
+is usable while it runs. Whole-file outputs (``json``, and the files of :func:`atomic_path`) go to a
+temporary file beside the target that replaces it only once complete: an interrupted run leaves the
+earlier file as it was, never a truncated one.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
+import tempfile
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Iterator
+
+from audiosift.errors import OutputError, UsageError
 
 FORMATS = ("table", "json", "jsonl", "csv")
 CSV_FIELDS = ["path", "start", "end", "rank", "label", "score", "error"]
 
 
 @contextmanager
-def open_output(path: str | None) -> Iterator[IO[str]]:
+def open_output(path: str | None, fmt: str = "jsonl") -> Iterator[IO[str]]:
+    """stdout for None or ``-``; else the file, written in place line by line (streamed formats) or
+    atomically (``json``, whose one array is only complete at the end)."""
     if path is None or path == "-":
         yield sys.stdout
         return
-    with open(path, "w", encoding="utf-8", newline="") as handle:
+    if fmt == "json":
+        with atomic_path(path) as temporary, _open_text(temporary) as handle:
+            yield handle
+        return
+    with _open_text(path) as handle:
         yield handle
+
+
+def _open_text(path) -> IO[str]:
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as error:
+        raise OutputError(f"cannot write --output {path}: {error.strerror or error}") from error
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write; it replaces ``path`` when the block ends without
+    error, and is removed otherwise (Ctrl-C included). The new file gets the mode a plain ``open``
+    would give it (the umask's, or the replaced file's own), not mkstemp's 0600."""
+    target = Path(os.path.realpath(path))  # through a symlink: replace the file, keep the link
+    try:
+        descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from error
+    os.close(descriptor)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.chmod(temporary, _mode_for(target))
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)  # the only way to read it; restored at once
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 class RecordWriter:
     def __init__(self, stream: IO[str], fmt: str):
         if fmt not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
         self.stream, self.format = stream, fmt
         self._json_records: list[dict] = []
         self._csv = csv.DictWriter(stream, CSV_FIELDS, extrasaction="ignore") if fmt == "csv" else None

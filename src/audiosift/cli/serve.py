@@ -13,9 +13,13 @@ from audiosift.server.config import (
     DEFAULT_BATCH_WAIT_MS,
     DEFAULT_MAX_AUDIO_SECONDS,
     DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_CACHED_PROMPTS,
     DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_MAX_PENDING_UPLOADS,
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_MODELS,
+    DEFAULT_UPLOAD_IDLE_TIMEOUT_S,
+    DEFAULT_UPLOAD_TIMEOUT_S,
     MIB,
     ServerConfig,
     parse_model_specs,
@@ -49,6 +53,19 @@ def register(subparsers) -> None:
     limits.add_argument("--max-concurrent", type=positive_int, default=DEFAULT_MAX_CONCURRENT_REQUESTS,
                         help="inference requests in progress at once; more get 503 + Retry-After "
                              f"(default: {DEFAULT_MAX_CONCURRENT_REQUESTS})")
+    limits.add_argument("--upload-timeout", type=float, default=DEFAULT_UPLOAD_TIMEOUT_S, metavar="SECONDS",
+                        help="time a request body may take to arrive; slower ones get 408 "
+                             f"(default: {DEFAULT_UPLOAD_TIMEOUT_S:g})")
+    limits.add_argument("--upload-idle-timeout", type=float, default=DEFAULT_UPLOAD_IDLE_TIMEOUT_S,
+                        metavar="SECONDS", help="longest pause while a body arrives; a body that stops short "
+                                                f"of its Content-Length gets 400 (default: "
+                                                f"{DEFAULT_UPLOAD_IDLE_TIMEOUT_S:g})")
+    limits.add_argument("--max-uploads", type=positive_int, default=DEFAULT_MAX_PENDING_UPLOADS,
+                        help="request bodies received at once; more get 503 + Retry-After "
+                             f"(default: {DEFAULT_MAX_PENDING_UPLOADS})")
+    limits.add_argument("--max-cached-prompts", type=positive_int, default=DEFAULT_MAX_CACHED_PROMPTS,
+                        help="zero-shot prompt embeddings kept in memory per model, least recently used "
+                             f"dropped first (default: {DEFAULT_MAX_CACHED_PROMPTS})")
     batching = parser.add_argument_group("micro-batching")
     batching.add_argument("--batch-wait-ms", type=float, default=DEFAULT_BATCH_WAIT_MS,
                           help="how long to collect concurrent requests for one forward "
@@ -66,6 +83,8 @@ def config_from_args(args) -> ServerConfig:
         return ServerConfig(models=models, host=args.host, port=args.port,
                             max_upload_bytes=max(1, int(args.max_upload_mb * MIB)),
                             max_audio_seconds=args.max_audio_seconds, max_concurrent_requests=args.max_concurrent,
+                            upload_timeout_s=args.upload_timeout, upload_idle_timeout_s=args.upload_idle_timeout,
+                            max_pending_uploads=args.max_uploads, max_cached_prompts=args.max_cached_prompts,
                             batch_wait_ms=args.batch_wait_ms, max_batch_size=args.max_batch_size,
                             device=args.device, dtype=args.dtype, skip_unavailable=not args.model)
     except ValueError as error:

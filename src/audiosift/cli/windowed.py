@@ -6,13 +6,14 @@ and speech-only classification (e.g. language ID). The classify command adds the
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from audiosift.cli.common import load_from_args
-from audiosift.cli.output import RecordWriter, open_output
-from audiosift.errors import AudiosiftError
+from audiosift.cli.common import check_device, check_output_file, cli_wording, load_from_args, refuse_input_as_output
+from audiosift.cli.output import RecordWriter, atomic_path, open_output
+from audiosift.errors import AudiosiftError, OutputError, UsageError
 from audiosift.inference.events import (EVENT_FORMATS, PER_FILE_FORMATS, Event, EventWriter, event_record,
                                         merge_windows, window_events)
 from audiosift.inference.vad import VadOptions
@@ -79,40 +80,70 @@ def vad_options(args) -> VadOptions:
                       pad_s=args.speech_pad)
 
 
-def run_windowed(args, files: list[Path], classifier=None, candidate_labels=None, hypothesis_template=None) -> int:
+def run_windowed(args, files: list[Path], classifier=None, candidate_labels=None, hypothesis_template=None,
+                 load=None) -> int:
     """Classify each file window by window (or by speech segment) and write records or events.
 
-    ``classifier``: already loaded (default: ``--model``); zero-shot models need ``candidate_labels``.
+    ``classifier``: already loaded, or ``load()`` makes it once the options are checked (default:
+    ``--model``); zero-shot models need ``candidate_labels``.
     """
-    if not files:
-        raise SystemExit(f"audiosift {args.command}: no audio files found under {', '.join(args.paths)}")
-    if args.segments and args.model != SPEECH_PRESET:
-        raise SystemExit(f"audiosift {args.command}: --segments gives speech segments from the VAD: use "
-                         f"--model {SPEECH_PRESET} (got --model {args.model})")
-    to_folder = bool(args.output) and Path(args.output).is_dir()
-    per_file = args.format in PER_FILE_FORMATS and (len(files) > 1 or to_folder)
-    if per_file and not to_folder:
-        raise SystemExit(f"audiosift {args.command}: a {args.format} file describes one recording; for {len(files)} "
-                         f"files pass --output FOLDER (an existing folder) to get one file per recording")
+    per_file = _check_windowed_args(args, files)
     if classifier is None and not args.segments:
-        classifier = load_from_args(args)
-    if hasattr(classifier, "label_embeddings") and candidate_labels is None:
-        raise SystemExit(f"audiosift {args.command}: {args.model!r} is a zero-shot model: it needs candidate "
+        check_device(args)
+        classifier = load() if load is not None else load_from_args(args)
+    if classifier is not None and classifier.takes_labels and candidate_labels is None:
+        raise UsageError(f"{args.model!r} is a zero-shot model: it needs candidate "
                          f"labels (audiosift zero-shot --labels ...)")
     speech_only = args.speech_only if args.speech_only is not None else args.model in SPEECH_ONLY_PRESETS
     windows = _checked_window_options(args, classifier) if classifier is not None and not speech_only else None
     rate = 16000 if classifier is None else classifier.sampling_rate
     failures = 0
     sink = _Sink(args, rate, per_file)
-    for path in files:
-        try:
-            records = _file_records(args, path, classifier, windows, candidate_labels, hypothesis_template)
-            sink.write_file(path, records)
-        except AudiosiftError as error:
-            failures += 1
-            sink.write_error(path, str(error))
+    try:
+        for path in files:
+            try:
+                records = _file_records(args, path, classifier, windows, candidate_labels, hypothesis_template)
+                sink.write_file(path, records)
+            except AudiosiftError as error:
+                if isinstance(error, (UsageError, OutputError)):
+                    raise  # the whole command is wrong, not this file
+                failures += 1
+                sink.write_error(path, str(error))
+    except BaseException as error:  # Ctrl-C included
+        sink.abort(error)
+        raise
     sink.close()
     return 1 if failures else 0
+
+
+def _check_windowed_args(args, files: list[Path]) -> bool:
+    """Option and output checks made before any model loads; True for one output file per recording."""
+    if args.segments and args.model != SPEECH_PRESET:
+        raise UsageError(f"--segments gives speech segments from the VAD: use "
+                         f"--model {SPEECH_PRESET} (got --model {args.model})")
+    to_folder = bool(args.output) and Path(args.output).is_dir()
+    per_file = args.format in PER_FILE_FORMATS and (len(files) > 1 or to_folder)
+    if per_file and not to_folder:
+        raise UsageError(f"a {args.format} file describes one recording; for {len(files)} "
+                         f"files give --output FOLDER (an existing folder) to get one file per recording")
+    if not per_file:
+        check_output_file(args.output, files)
+        return False
+    if not os.access(args.output, os.W_OK):
+        raise OutputError(f"cannot write into --output {args.output}: the folder is not writable")
+    targets: dict[Path, Path] = {}
+    for path in files:
+        target = per_file_target(args, path)
+        if target in targets:
+            raise UsageError(f"{targets[target]} and {path} would both be written to {target}; give recordings "
+                             f"with different names, or run them into different --output folders")
+        targets[target] = path
+        refuse_input_as_output(target, files)
+    return True
+
+
+def per_file_target(args, path: Path) -> Path:
+    return Path(args.output) / (path.stem + PER_FILE_SUFFIX[args.format])
 
 
 def _file_records(args, path: Path, classifier, windows, labels, template) -> Iterator:
@@ -140,8 +171,8 @@ def _checked_window_options(args, classifier):
 
     try:
         return window_options(classifier, args.window, args.hop, top_k=args.top_k, batch_size=args.batch_size)
-    except ValueError as error:
-        raise SystemExit(f"audiosift {args.command}: {error}") from error
+    except ValueError as error:  # e.g. a hop longer than the window
+        raise UsageError(cli_wording(error)) from error
 
 
 def _window_records(args, path, classifier, options, labels, template, progress) -> Iterator:
@@ -184,7 +215,7 @@ class _Sink:
 
     def __init__(self, args, rate: int, per_file: bool):
         self.args, self.nyquist, self.per_file = args, rate / 2, per_file
-        self._context = None if per_file else open_output(args.output)
+        self._context = None if per_file else open_output(args.output, args.format)
         self.stream = None if per_file else self._context.__enter__()
         self.records = None if per_file or args.format in EVENT_FORMATS else RecordWriter(self.stream, args.format)
         self.events = EventWriter(self.stream, args.format, self.nyquist) \
@@ -192,8 +223,9 @@ class _Sink:
 
     def write_file(self, path: Path, items: Iterator) -> None:
         if self.per_file:
-            target = Path(self.args.output) / (path.stem + PER_FILE_SUFFIX[self.args.format])
-            with open(target, "w", encoding="utf-8", newline="") as handle:
+            # atomic: a file that fails half way leaves no half table (nor an earlier good one clobbered)
+            with atomic_path(per_file_target(self.args, path)) as temporary, \
+                    open(temporary, "w", encoding="utf-8", newline="") as handle:
                 writer = EventWriter(handle, self.args.format, self.nyquist)
                 for item in items:
                     writer.write(item, str(path))
@@ -210,13 +242,18 @@ class _Sink:
         if self.records is not None:
             self.records.write({"path": str(path), "error": message})
         else:
-            print(f"audiosift classify: {path}: error: {message}", file=sys.stderr)
+            print(f"audiosift: {path}: error: {message}", file=sys.stderr)
 
     def close(self) -> None:
         if self.records is not None:
             self.records.close()
         if self._context is not None:
             self._context.__exit__(None, None, None)
+
+    def abort(self, error: BaseException) -> None:
+        """Stop without completing a whole-file output (an atomic ``json`` keeps the earlier file)."""
+        if self._context is not None:
+            self._context.__exit__(type(error), error, error.__traceback__)
 
 
 class _NoBar:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from audiosift.audio.files import find_audio_files
 from audiosift.cli.classify import write_results
-from audiosift.cli.common import add_model_arguments, add_output_arguments, load_from_args
+from audiosift.cli.common import (add_model_arguments, add_output_arguments, check_device, check_output_file,
+                                  cli_wording, find_inputs, load_from_args)
 from audiosift.cli.output import FORMATS
 from audiosift.cli.windowed import EVENT_FORMATS, add_window_arguments, run_windowed, wants_windows
-from audiosift.errors import UnsupportedModelError
+from audiosift.errors import UnsupportedModelError, UsageError
 from audiosift.inference.zero_shot import NAMED_TEMPLATE_SETS, check_labels, resolve_templates
 
 DEFAULT_MODEL = "zero-shot"
@@ -42,20 +42,21 @@ def register(subparsers) -> None:
 
 
 def read_labels(args) -> list[str]:
-    """The labels of ``--labels`` or ``--labels-file``, checked (SystemExit with a message if bad)."""
+    """The labels of ``--labels`` or ``--labels-file``, checked (a UsageError that names the flag if bad)."""
     if args.labels_file:
         try:
             with open(args.labels_file, encoding="utf-8") as handle:
                 lines = [line.strip() for line in handle]
         except OSError as error:
-            raise SystemExit(f"audiosift zero-shot: cannot read --labels-file: {error}") from error
+            raise UsageError(f"cannot read --labels-file {args.labels_file}: {error.strerror or error}") from error
         raw = [line for line in lines if line and not line.startswith("#")]
     else:
         raw = args.labels.split(",")
     try:
         return check_labels([label.strip() for label in raw if label.strip()])
     except ValueError as error:
-        raise SystemExit(f"audiosift zero-shot: {error}") from error
+        flag = "--labels-file" if args.labels_file else "--labels"
+        raise UsageError(cli_wording(error).replace("--labels", flag)) from error
 
 
 def templates_from_args(args):
@@ -65,13 +66,13 @@ def templates_from_args(args):
     try:
         return resolve_templates(templates)
     except ValueError as error:
-        raise SystemExit(f"audiosift zero-shot: {error}") from error
+        raise UsageError(cli_wording(error)) from error
 
 
 def load_zero_shot_from_args(args, command: str):
     """The model of ``--model``; it must be a CLAP model."""
     model = load_from_args(args)
-    if not hasattr(model, "label_embeddings"):
+    if not model.takes_labels:
         raise UnsupportedModelError(
             f"{args.model!r} has a fixed label set; `audiosift {command}` needs a CLAP model such as the "
             f"'zero-shot' preset (laion/clap-htsat-unfused). Use `audiosift classify` for this model.")
@@ -84,8 +85,15 @@ def load_zero_shot_from_args(args, command: str):
 def run(args) -> int:
     labels = read_labels(args)
     templates = templates_from_args(args)
-    model = load_zero_shot_from_args(args, "zero-shot")
+    if args.speech_only or args.segments:  # speech-gated scoring takes a fixed-label model's scores
+        raise UsageError(f"{'--speech-only' if args.speech_only else '--segments'} does not apply to "
+                         f"`audiosift zero-shot`: it needs a speech model (audiosift classify --model language "
+                         f"--speech-only, or --model speech --segments); use --window/--hop to score windows")
+    files = find_inputs(args)
     if wants_windows(args):  # long recordings: windows with timestamps and merged events
-        return run_windowed(args, find_audio_files(args.paths), classifier=model, candidate_labels=labels,
-                            hypothesis_template=templates)
-    return write_results(model, args, candidate_labels=labels, hypothesis_template=templates)
+        return run_windowed(args, files, load=lambda: load_zero_shot_from_args(args, "zero-shot"),
+                            candidate_labels=labels, hypothesis_template=templates)
+    check_output_file(args.output, files)
+    check_device(args)
+    model = load_zero_shot_from_args(args, "zero-shot")
+    return write_results(model, args, files, candidate_labels=labels, hypothesis_template=templates)

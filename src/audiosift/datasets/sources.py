@@ -38,10 +38,20 @@ class Example:
     """One labelled clip of a dataset."""
 
     id: str  # stable across runs (resume relies on it): row index, or path relative to the root
-    audio: Any  # a path, or {"path", "bytes"} (datasets' Audio(decode=False)); load_audio reads both
+    audio: Any  # a path, {"path", "bytes"} (datasets' Audio(decode=False)), or a TableRow: see audio_input()
     label: str | None  # the dataset's label name; None when the row has none
     index: int  # position in the source before any shuffling
     path: str | None = None  # the file (or, in a table, the audio's original file name) for reports
+
+    def audio_input(self) -> Any:
+        """The clip as ``audiosift.audio.load_audio`` (and so a classifier) reads it.
+
+        ``audio`` itself may be a cheap :class:`~audiosift.datasets.references.TableRow` reference
+        (a row of an Arrow file), read only here.
+        """
+        from audiosift.datasets.references import resolve
+
+        return resolve(self.audio)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from audiosift.datasets.sources import (
     selected_positions,
 )
 from audiosift.datasets.filters import RowFilter
+from audiosift.datasets.references import TableRow, table_row_locator
 from audiosift.errors import DatasetError
 
 PARQUET_REVISION = "refs/convert/parquet"
@@ -177,8 +178,12 @@ def from_hf_dataset(dataset: Any, name: str, options: DatasetOptions, info: dict
     # the split's whole label set, as for ClassLabel names: a filter or limit does not change the task
     label_names = list(names) if names else sorted({str(v) for v in dataset.unique(label_column) if v is not None})
     info["size_before_selection"] = len(dataset)
-    rows = dataset.select(positions) if positions != list(range(len(dataset))) else dataset
-    examples = _IndexedExamples(rows, positions, reader)
+    locate = table_row_locator(dataset, audio_column) if _is_audio_feature(features.get(audio_column)) else None
+    if locate is not None:  # rows referenced in their Arrow files: the audio is read where it is classified
+        examples = _ReferencedExamples(dataset, positions, reader, locate)
+    else:
+        rows = dataset.select(positions) if positions != list(range(len(dataset))) else dataset
+        examples = _IndexedExamples(rows, positions, reader)
     return OpenedDataset(name, examples, label_names, len(positions), info)
 
 
@@ -194,6 +199,8 @@ class _RowReader:
         if isinstance(audio, str):  # a column of file paths, relative to the table's folder
             audio = self._resolve(audio)
             path = str(audio)
+        elif isinstance(audio, TableRow):
+            path = audio.path
         elif isinstance(audio, dict):
             path = audio.get("path")
             if not audio.get("bytes") and path:
@@ -220,6 +227,29 @@ class _IndexedExamples:
     def __iter__(self) -> Iterator[Example]:
         for position, row in zip(self.positions, self.rows):
             yield self.reader.example(row, position)
+
+
+class _ReferencedExamples(_IndexedExamples):
+    """Like :class:`_IndexedExamples`, but each clip is a :class:`TableRow`: its bytes are never read here."""
+
+    def __init__(self, dataset, positions: list[int], reader: _RowReader, locate):
+        import pyarrow.compute as pc
+
+        super().__init__(dataset, positions, reader)
+        self.locate = locate
+        # only the audio's file names are read (a struct field), never its bytes
+        self.names = pc.struct_field(dataset.data.column(reader.audio_column), "path")
+
+    def __iter__(self) -> Iterator[Example]:
+        labels = self.rows.select_columns([self.reader.label_column])
+        labels = labels.select(self.positions) if self.positions != list(range(len(self.rows))) else labels
+        column = self.reader.audio_column
+        for position, row in zip(self.positions, labels):
+            file, row_in_file = self.locate(position)
+            name = self.names[position].as_py()
+            reference = TableRow(file, row_in_file, column, name)
+            yield self.reader.example({column: reference, self.reader.label_column: row[self.reader.label_column]},
+                                      position)
 
 
 def _stream_examples(dataset, options: DatasetOptions, reader: _RowReader,

@@ -32,20 +32,12 @@ class ClassificationJob:
                               revision=self.revision)
 
 
-def is_zero_shot(classifier: Any) -> bool:
-    """Zero-shot (CLAP) classifiers take candidate labels; fixed-label ones have ``.labels``."""
-    from audiosift.inference.classifier import Classifier
-
-    return not isinstance(classifier, Classifier)
-
-
 def classify_stream(classifier: Any, inputs: Iterable[Any], job: ClassificationJob) -> Iterator[ItemResult]:
     """One :class:`ItemResult` (top-5 predictions or an error) per input, in input order."""
-    if is_zero_shot(classifier):
-        templates = list(job.templates) if job.templates else None
-        return classifier.classify_many(inputs, candidate_labels=list(job.candidate_labels),
-                                        hypothesis_template=templates, top_k=TOP_K, batch_size=job.batch_size)
-    return classifier.classify_many(inputs, top_k=TOP_K, batch_size=job.batch_size)
+    labels = list(job.candidate_labels) if job.candidate_labels else None
+    templates = list(job.templates) if job.templates else None
+    return classifier.classify_many(inputs, candidate_labels=labels, hypothesis_template=templates, top_k=TOP_K,
+                                    batch_size=job.batch_size)
 
 
 def outcome(result: ItemResult) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from audiosift.evaluation.metrics import Scored, confusion_matrix
-from audiosift.evaluation.store import write_text_atomically
+from audiosift.evaluation.store import write_atomically, write_text_atomically
 
 # Above this many classes the confusion plot leaves counts out of the cells (they would be unreadable).
 ANNOTATE_MAX_CLASSES = 40
@@ -68,8 +68,10 @@ def plot_confusion(path: Path, scored: Scored, title: str) -> None:
     colorbar = figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
     colorbar.set_label("share of the true class (recall on the diagonal)")
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    try:
+        write_atomically(path, lambda handle: figure.savefig(handle, format="png"))
+    finally:
+        plt.close(figure)
 
 
 def write_report(path: Path, metrics: dict, confusions: list[dict], misclassified: list[dict],

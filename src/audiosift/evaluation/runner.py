@@ -4,16 +4,20 @@ A run writes into one output folder:
 - ``predictions.jsonl``: one record per example (``id``, ``index``, ``path``, ``label``, and
   ``predictions`` (top 5) or ``error``, or ``unmapped: true`` for labels left out of scoring);
 - ``metrics.json``, ``confusion.csv``, ``confusion.png`` and ``report.md`` at the end;
-- ``run.json`` (what is evaluated) so a run stopped by Ctrl-C or a kill resumes when started
-  again with the same arguments and folder: examples that already have a record are skipped
-  (see :mod:`audiosift.evaluation.store`), and the metrics cover every example once.
+- ``run.json`` (what is evaluated, the model's files and labels included) so a run stopped by
+  Ctrl-C or a kill resumes when started again with the same arguments and folder: an example is
+  skipped only if its record's ``key`` (:func:`record_key`: the clip's content fingerprint, its
+  label, the model) still matches, and the metrics cover every example once (the latest record).
 
-The local engine (the default) classifies in this process; ``engine="ray"`` hands batches to Ray Data
-actors (:mod:`audiosift.distributed.ray_engine`, imported only then) and writes the same files.
+The local engine (the default) classifies in this process; ``engine="ray"`` streams the examples
+through one pool of Ray actors (:mod:`audiosift.evaluation.engines`, Ray imported only then) and
+writes the same files.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -24,7 +28,9 @@ from typing import Any
 from audiosift.datasets.sources import DatasetOptions, Example, OpenedDataset, open_dataset
 from audiosift.errors import DatasetError
 from audiosift.evaluation import report
-from audiosift.evaluation.job import ClassificationJob, classify_stream, is_zero_shot, outcome
+from audiosift.datasets.references import fingerprint
+from audiosift.evaluation.engines import run_local
+from audiosift.evaluation.job import ClassificationJob
 from audiosift.evaluation.labels import LabelMapper, read_label_map
 from audiosift.evaluation.metrics import classification_metrics, scored_arrays, worst_confusions
 from audiosift.evaluation.store import (
@@ -135,16 +141,18 @@ def run_evaluation(model: Any, dataset: str | OpenedDataset, selection: DatasetO
         mapper = LabelMapper(job.candidate_labels or classifier.labels, label_map, options.allow_unmapped)
         if opened.label_names is not None:
             mapper.check(opened.label_names)  # every unmapped label listed up front, before any work
-        check_run_identity(folder, _identity(job, opened, selection), options.overwrite)
+        identity = _identity(job, opened, selection, model, classifier)
+        check_run_identity(folder, identity, options.overwrite)
         store = PredictionStore(folder / PREDICTIONS_FILE, fsync_every=options.batch_size)
-        store.open(keep=lambda record: not (record.get("unmapped") and mapper.target(record.get("label"))))
-        reused, ids = len(store.records), []
+        store.open()
+        plan = _Plan(store, mapper, _digest(identity))
         with store:
-            todo = _to_classify(_with_progress(opened, options.progress), store, mapper, ids)
+            todo = plan.to_classify(_with_progress(opened, options.progress))
             classifying = time.perf_counter()
-            processed = _run_engine(classifier, job, todo, store, options)
+            processed = _run_engine(classifier, job, todo, plan.write, options, plan.ray_stats)
+            store.compact(plan.ids)  # complete: one record per example of this run, stale ones gone
         timing = {"started": started, "classifying": classifying, "done": time.perf_counter()}
-        return _finish(folder, store, ids, mapper, job, opened, options, processed, reused, timing)
+        return _finish(folder, store, plan, job, opened, options, processed, timing)
 
 
 def _load(model: Any, options: EvaluationOptions):
@@ -163,7 +171,7 @@ def _load(model: Any, options: EvaluationOptions):
 def _job(model: Any, classifier: Any, opened: OpenedDataset, label_map: dict, options: EvaluationOptions):
     name = model if isinstance(model, str) else getattr(classifier, "name", type(classifier).__name__)
     candidates, templates = None, options.templates
-    if is_zero_shot(classifier):
+    if classifier.takes_labels:
         from audiosift.inference.zero_shot import resolve_templates
 
         candidates = zero_shot_candidates(opened, label_map)
@@ -197,10 +205,38 @@ def zero_shot_candidates(opened: OpenedDataset, label_map: dict) -> tuple[str, .
     return tuple(dict.fromkeys(texts))
 
 
-def _identity(job: ClassificationJob, opened: OpenedDataset, selection: DatasetOptions) -> dict:
-    """What must not change between a run and its resumption (batch size, engine etc. may)."""
-    return {"model": job.model, "dataset": opened.name, "source": opened.info, "selection": selection.selection(),
+def _identity(job: ClassificationJob, opened: OpenedDataset, selection: DatasetOptions, model: Any,
+              classifier: Any) -> dict:
+    """What must not change between a run and its resumption (batch size, engine etc. may).
+
+    The model is known by its name and revision, the stamp of its local files (a model retrained
+    into the same folder is another model) and its label set.
+    """
+    labels = job.candidate_labels or getattr(classifier, "labels", None)
+    return {"model": job.model, "revision": job.revision, "model_files": _model_files(model),
+            "model_labels": list(labels) if labels is not None else None,
+            "dataset": opened.name, "source": opened.info, "selection": selection.selection(),
             "candidate_labels": job.candidate_labels, "templates": job.templates}
+
+
+def _model_files(model: Any) -> str | None:
+    """A digest of a local model folder's (or file's) names, sizes and modification times; None: not local."""
+    if not isinstance(model, str) or not Path(model).expanduser().exists():
+        return None
+    root = Path(model).expanduser()
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    stamps = [(p.relative_to(root).as_posix() if p != root else p.name, p.stat().st_size, p.stat().st_mtime_ns)
+              for p in files[:10_000]]
+    return hashlib.sha256(json.dumps(stamps).encode()).hexdigest()[:16]
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def record_key(example: Example, run_digest: str) -> str:
+    """What a record must have been made from to be reused: this clip's content, label, and model/run."""
+    return _digest([fingerprint(example.audio), example.label, run_digest])
 
 
 def _with_progress(opened: OpenedDataset, progress: bool | None) -> Iterator[Example]:
@@ -213,55 +249,62 @@ def _with_progress(opened: OpenedDataset, progress: bool | None) -> Iterator[Exa
     return iter(with_progress(iter(opened), total, progress, unit="clip"))
 
 
-def _to_classify(examples: Iterator[Example], store: PredictionStore, mapper: LabelMapper,
-                 ids: list[str]) -> Iterator[Example]:
-    """The examples still to run; records every id seen, and writes unmapped ones without running them."""
-    seen: set[str] = set()
-    for example in examples:
-        ids.append(example.id)
-        if example.id in store or example.id in seen:  # done by an earlier run, or listed twice
-            continue
-        seen.add(example.id)
-        if mapper.target(example.label) is None:
-            mapper.check_one(example.label)  # labels of a stream are only known as they come
-            store.append(base_record(example) | {"unmapped": True})
-            continue
-        yield example
+class _Plan:
+    """Which examples still need running (their record is missing or stale), and writing their records."""
+
+    def __init__(self, store: PredictionStore, mapper: LabelMapper, run_digest: str):
+        self.store, self.mapper, self.run_digest = store, mapper, run_digest
+        self.ids: list[str] = []  # every example of the run, in order
+        self.keys: dict[str, str] = {}  # record keys of the examples being run
+        self.reused = 0
+        self.ray_stats: dict = {}
+
+    def to_classify(self, examples: Iterator[Example]) -> Iterator[Example]:
+        """The examples to run; unmapped ones are written at once without running them."""
+        seen: set[str] = set()
+        for example in examples:
+            self.ids.append(example.id)
+            if example.id in seen:  # listed twice
+                continue
+            seen.add(example.id)
+            key = record_key(example, self.run_digest)
+            if self._reusable(self.store.records.get(example.id), key):
+                self.reused += 1
+                continue
+            if self.mapper.target(example.label) is None:
+                self.mapper.check_one(example.label)  # labels of a stream are only known as they come
+                self.store.append(base_record(example, key) | {"unmapped": True})
+                continue
+            self.keys[example.id] = key
+            yield example
+
+    def _reusable(self, record: dict | None, key: str) -> bool:
+        if record is None or record.get("key") != key or record.get("retry"):  # stale, or worth a retry
+            return False
+        # left unmapped earlier, but a label map now maps it: classify it now
+        return not (record.get("unmapped") and self.mapper.target(record.get("label")) is not None)
+
+    def write(self, example: Example, result: dict) -> None:
+        self.store.append(base_record(example, self.keys.pop(example.id)) | result)
 
 
-def base_record(example: Example) -> dict:
-    return {"id": example.id, "index": example.index, "path": example.path, "label": example.label}
+def base_record(example: Example, key: str) -> dict:
+    return {"id": example.id, "index": example.index, "path": example.path, "label": example.label, "key": key}
 
 
-def _run_engine(classifier, job: ClassificationJob, todo: Iterator[Example], store: PredictionStore,
-                options: EvaluationOptions) -> int:
+def _run_engine(classifier, job: ClassificationJob, todo: Iterator[Example], write,
+                options: EvaluationOptions, stats: dict) -> int:
     if options.engine == "ray":
-        from audiosift.distributed.ray_engine import run_on_ray
+        from audiosift.evaluation.engines import run_on_ray
 
-        return run_on_ray(job, todo, store, address=options.ray_address, actors=options.ray_actors,
-                          gpus_per_actor=options.ray_gpus_per_actor)
-    return run_local(classifier, job, todo, store)
-
-
-def run_local(classifier, job: ClassificationJob, todo: Iterator[Example], store: PredictionStore) -> int:
-    """Classify in this process; each record is written as soon as its batch is done."""
-    in_flight: dict[int, Example] = {}
-
-    def audio_references():
-        for position, example in enumerate(todo):
-            in_flight[position] = example
-            yield example.audio
-
-    processed = 0
-    for result in classify_stream(classifier, audio_references(), job):
-        store.append(base_record(in_flight.pop(result.index)) | outcome(result))
-        processed += 1
-    return processed
+        return run_on_ray(job, todo, write, address=options.ray_address, actors=options.ray_actors,
+                          gpus_per_actor=options.ray_gpus_per_actor, stats=stats)
+    return run_local(classifier, job, todo, write)
 
 
-def _finish(folder: Path, store: PredictionStore, ids: list[str], mapper: LabelMapper, job: ClassificationJob,
-            opened: OpenedDataset, options: EvaluationOptions, processed: int, reused: int,
-            timing: dict) -> EvaluationResult:
+def _finish(folder: Path, store: PredictionStore, plan: _Plan, job: ClassificationJob, opened: OpenedDataset,
+            options: EvaluationOptions, processed: int, timing: dict) -> EvaluationResult:
+    ids, mapper = plan.ids, plan.mapper
     records = records_for(store, ids)
     pairs, failures, misclassified, unmapped = [], [], [], 0
     for record in records:
@@ -287,8 +330,9 @@ def _finish(folder: Path, store: PredictionStore, ids: list[str], mapper: LabelM
         # wall time: the whole run, opening the dataset and loading the model included
         "throughput_clips_per_s": processed / classify_s if processed and classify_s > 0 else None,
         "classify_time_s": classify_s, "wall_time_s": timing["done"] - timing["started"],
-        "processed_this_run": processed, "reused_from_earlier_runs": reused,
-        "engine": options.engine, "label_mapping": mapper.summary(),
+        "processed_this_run": processed, "reused_from_earlier_runs": plan.reused,
+        "engine": options.engine, **({"ray": plan.ray_stats} if plan.ray_stats else {}),
+        "label_mapping": mapper.summary(),
         "worst_confusions": worst_confusions(scored),
     }
     files = {key: folder / name for key, name in OUTPUT_FILES.items()}

@@ -4,12 +4,15 @@ Why it survives Ctrl-C, ``kill -9`` and a crash mid-write:
 - each record is one line written with a single ``write`` and flushed at once, so a killed process
   leaves at most one partial line at the end (the OS keeps what was flushed; ``fsync`` after every
   batch also covers a power cut, up to the last batch);
-- on (re)start the file is read back; a partial last line or a corrupt line is dropped, the first
-  record of each id is kept and later duplicates dropped; if anything was dropped, the clean records
-  are written to a temporary file, fsynced and renamed over the old one (atomic: a kill during
-  this leaves the old or the new file, never half of one);
-- examples whose id already has a record are skipped, so nothing is run (or written) twice, and the
-  ones that were in flight when the run died have no record and simply run again;
+- on (re)start the file is read back; a partial last line or a corrupt line is dropped, and of
+  several records of one id the *latest* is kept (a re-run example supersedes its stale record);
+  if anything was dropped, the clean records are written to a temporary file, fsynced and renamed
+  over the old one (atomic: a kill during this leaves the old or the new file, never half of one);
+- each record carries a ``key`` (the clip's content fingerprint, its label and the model's digest,
+  see :func:`audiosift.evaluation.runner.record_key`): an example is skipped only when its record's
+  key still matches, so a changed, relabelled or moved clip runs again, and the ones that were in
+  flight when the run died have no record and simply run again;
+- at the end of a run :meth:`PredictionStore.compact` leaves one record per example of the run;
 - a lock file stops two runs from appending to the same folder at once;
 - ``run.json`` records what the run evaluates (model, dataset selection, templates): resuming with
   another selection into the same folder is refused instead of mixing two runs' predictions.
@@ -35,16 +38,17 @@ class RunConflictError(AudiosiftError):
 
 
 class PredictionStore:
-    """Append-only, de-duplicated records keyed by ``"id"``."""
+    """Append-only records keyed by ``"id"``; the latest record of an id wins."""
 
     def __init__(self, path: str | os.PathLike, fsync_every: int = 32):
         self.path = Path(path)
         self.fsync_every = max(1, fsync_every)
         self.records: dict[str, dict] = {}
         self.dropped_lines = 0  # partial or corrupt lines found on open
-        self.dropped_duplicates = 0
+        self.dropped_duplicates = 0  # stale records of an id superseded by a later one
         self._handle = None
         self._unsynced = 0
+        self._appended_over = 0  # records appended over an earlier one of the same id (stale lines)
 
     def open(self, keep: Callable[[dict], bool] = lambda record: True) -> PredictionStore:
         """Read what a previous run wrote (keeping records ``keep`` accepts), then open for appending."""
@@ -52,38 +56,50 @@ class PredictionStore:
         lines = text.split("\n")
         if lines[-1] == "":  # the file ends with a newline (or is empty): no partial last line
             lines.pop()
-        clean: list[str] = []
         for line in lines:
             record = _parse(line)
             if record is None:
                 self.dropped_lines += 1
-            elif record["id"] in self.records:
+                continue
+            if self.records.pop(record["id"], None) is not None:  # re-inserted: dict order = file order
                 self.dropped_duplicates += 1
-            elif keep(record):
-                self.records[record["id"]] = record
-                clean.append(line)
-        if len(clean) != len(lines) or (text and not text.endswith("\n")):
-            self._rewrite(clean)
+            self.records[record["id"]] = record
+        for example_id in [i for i, record in self.records.items() if not keep(record)]:
+            del self.records[example_id]
+        if len(self.records) != len(lines) or (text and not text.endswith("\n")):
+            self._rewrite([_line(record) for record in self.records.values()])
         self._handle = open(self.path, "a", encoding="utf-8")
         return self
 
     def _rewrite(self, lines: list[str]) -> None:
-        descriptor, temporary = tempfile.mkstemp(prefix=".predictions.", suffix=".tmp", dir=self.path.parent)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.writelines(line + "\n" for line in lines)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
-        _fsync_folder(self.path.parent)
+        reopen = self._handle is not None
+        if reopen:
+            self.close()
+        _atomic_write_text(self.path, "".join(line + "\n" for line in lines))
+        if reopen:
+            self._handle = open(self.path, "a", encoding="utf-8")
+
+    def compact(self, ids: Iterable[str]) -> None:
+        """Keep one record (the latest) per id of ``ids``, in file order; stale ids are dropped.
+
+        Called when a run is complete, so ``predictions.jsonl`` then holds exactly its examples.
+        """
+        wanted = set(ids)
+        keep = [record for example_id, record in self.records.items() if example_id in wanted]
+        if len(keep) != len(self.records) or self._appended_over:
+            self.records = {record["id"]: record for record in keep}
+            self._rewrite([_line(record) for record in keep])
+            self._appended_over = 0
 
     def __contains__(self, example_id: str) -> bool:
         return example_id in self.records
 
     def append(self, record: dict) -> None:
-        if record["id"] in self.records:  # never write an id twice
-            return
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        """Write ``record``; one for an id already recorded supersedes it (the old line is stale)."""
+        self._handle.write(_line(record) + "\n")
         self._handle.flush()
+        if self.records.pop(record["id"], None) is not None:
+            self._appended_over += 1
         self.records[record["id"]] = record
         self._unsynced += 1
         if self._unsynced >= self.fsync_every:
@@ -106,6 +122,10 @@ class PredictionStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _line(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False)
 
 
 def _parse(line: str) -> dict | None:
@@ -191,12 +211,41 @@ def _jsonable(value):
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
+    write_atomically(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def write_atomically(path: Path, write: Callable) -> None:
+    """``write(binary handle)`` into a temporary file beside ``path``, fsync, rename over ``path``.
+
+    A reader (or a kill) sees the old file or the new one, never half of one. ``mkstemp`` creates
+    files ``0600``; the result gets the mode a plain ``open`` would give (``0666`` less the umask).
+    """
+    path = Path(path)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            write(handle)
+            handle.flush()
+            if hasattr(os, "fchmod"):  # POSIX
+                os.fchmod(handle.fileno(), 0o666 & ~_umask())
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _umask() -> int:
+    try:  # Linux states it without changing it (os.umask would, briefly, for every thread)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def records_for(store: PredictionStore, ids: Iterable[str]) -> list[dict]:

@@ -25,6 +25,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
+from audiosift.models.base import ThreadControl
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -33,7 +35,7 @@ _blas_users = 0
 _blas_limiter = None
 _controller = None
 _controller_modules = 0
-_pools: dict[tuple[int, int], concurrent.futures.ThreadPoolExecutor] = {}
+_pools: dict[tuple[str, int, int], concurrent.futures.ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
@@ -84,20 +86,19 @@ def _any_thread_may_set_blas() -> Iterator[None]:
             release(force=True)
 
 
-def map_splitting_cores(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """``[function(item) for item in items]`` with the caller's torch threads split among items.
+def map_splitting_cores(function: Callable[[T], R], items: Sequence[T], threads: ThreadControl) -> list[R]:
+    """``[function(item) for item in items]`` with the caller's runtime threads split among items.
 
-    With ``n`` torch threads and ``k`` items, ``min(n, k)`` workers run items side by side, each on
-    ``n // workers`` torch threads, with numpy's BLAS on one thread. One item, or one thread: the
-    items run in the calling thread. ``function`` must be safe to call from several threads at once.
+    With ``n`` threads (``threads.get()``, the backend's runtime) and ``k`` items, ``min(n, k)``
+    workers run items side by side, each on ``n // workers`` threads, with numpy's BLAS on one
+    thread. One item, or one thread: the items run in the calling thread. ``function`` must be safe
+    to call from several threads at once.
     """
-    import torch
-
-    caller_threads = torch.get_num_threads()
+    caller_threads = threads.get()
     workers = min(caller_threads, len(items))
     if workers <= 1:
         return [function(item) for item in items]
-    pool = _worker_pool(workers, caller_threads // workers)
+    pool = _worker_pool(workers, caller_threads // workers, threads)
     with single_threaded_blas():
         return list(pool.map(function, items))
 
@@ -113,7 +114,7 @@ def featurize_batch(featurize: Callable[[T], R], items: Sequence[T]) -> list[R]:
 FEATURIZE_THREADS = max(1, min(8, os.cpu_count() or 1))
 
 
-def featurized_ahead(featurize: Callable[[T], R], batches: Sequence[Sequence[T]], *,
+def featurized_ahead(featurize: Callable[[T], R], batches: Sequence[Sequence[T]], threads: ThreadControl, *,
                      ahead: bool = True) -> Iterator[list[R]]:
     """Each batch's features, in order, for GPU/MPS runs (on a CPU the cores are busy with the model:
     see :func:`map_splitting_cores`).
@@ -129,7 +130,7 @@ def featurized_ahead(featurize: Callable[[T], R], batches: Sequence[Sequence[T]]
         for batch in batches:
             yield featurize_batch(featurize, batch)
         return
-    pool = _worker_pool(FEATURIZE_THREADS, 1)
+    pool = _worker_pool(FEATURIZE_THREADS, 1, threads)
     with single_threaded_blas():
         futures = [[pool.submit(featurize, item) for item in batch] for batch in batches]
         try:
@@ -141,28 +142,25 @@ def featurized_ahead(featurize: Callable[[T], R], batches: Sequence[Sequence[T]]
                     future.cancel()
 
 
-def _worker_pool(workers: int, threads_each: int) -> concurrent.futures.ThreadPoolExecutor:
-    """The (lasting) pool of ``workers`` threads that run torch on ``threads_each`` threads each."""
-    import torch
-
+def _worker_pool(workers: int, threads_each: int, threads: ThreadControl) -> concurrent.futures.ThreadPoolExecutor:
+    """The (lasting) pool of ``workers`` threads that run the runtime on ``threads_each`` threads each."""
+    key = (threads.name, workers, threads_each)
     with _pools_lock:
-        pool = _pools.get((workers, threads_each))
+        pool = _pools.get(key)
         if pool is None:
             all_set = threading.Barrier(workers + 1)
 
             def set_thread_count():
-                # A thread's first torch call copies the process-wide count into the thread, so make
-                # that call first: set_num_threads alone would be undone by it.
-                torch.get_num_threads()
-                torch.set_num_threads(threads_each)
+                threads.set(threads_each)
                 all_set.wait()
 
-            caller_threads = torch.get_num_threads()
+            caller_threads = threads.get()
             pool = concurrent.futures.ThreadPoolExecutor(
-                workers, thread_name_prefix=f"audiosift-cpu{workers}x{threads_each}", initializer=set_thread_count)
+                workers, thread_name_prefix=f"audiosift-{threads.name}{workers}x{threads_each}",
+                initializer=set_thread_count)
             for _ in range(workers):  # each worker blocks in the barrier, so every submit starts a new one
                 pool.submit(int)
             all_set.wait()
-            torch.set_num_threads(caller_threads)  # threads started from now on begin with this count
-            _pools[(workers, threads_each)] = pool
+            threads.set(caller_threads)  # threads started from now on begin with this count
+            _pools[key] = pool
         return pool

@@ -1,19 +1,20 @@
 """Batched inference that keeps input order.
 
 Clips are sorted by length so each batch holds clips of similar length (less padding for models
-that pad), featurized with numpy's BLAS limited to one thread, and run under
-``torch.inference_mode()``; on a CPU, batches run side by side with the cores split among them
+that pad), featurized with numpy's BLAS limited to one thread, and run by the backend (which owns its runtime:
+torch, onnxruntime, ...); on a CPU, batches run side by side with the cores split among them
 (:mod:`audiosift.inference.cpu_threads` says why). Scores are written back at each clip's input position.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 
 from audiosift.inference.cpu_threads import featurize_batch, featurized_ahead, map_splitting_cores
-from audiosift.models.base import ClassifierBackend
+from audiosift.models.base import ClipBackend
 
 
 # On a CPU, batching pays only while one clip's sequence is too short to keep a core busy, and
@@ -55,38 +56,46 @@ def _fits_cpu_batch(batch: list[int], positions: Sequence[int | None] | None) ->
             and max(sizes) <= (1 + CPU_MAX_PADDING) * min(sizes))
 
 
-def score_waveforms(backend: ClassifierBackend, waveforms: Sequence[np.ndarray], batch_size: int) -> np.ndarray:
-    """Scores ``(len(waveforms), len(backend.labels))`` in input order."""
-    import torch
-
-    scores = np.zeros((len(waveforms), len(backend.labels)), dtype=np.float32)
+def score_waveforms(backend: ClipBackend, waveforms: Sequence[np.ndarray], batch_size: int) -> np.ndarray:
+    """The backend's outputs for every waveform, in input order: ``(n, len(labels))`` scores, or
+    ``(n, d)`` embeddings for a backend whose ``output`` is ``"embeddings"``."""
+    outputs: np.ndarray | None = None
     lengths = [len(w) for w in waveforms]
-    on_cpu = str(backend.device).startswith("cpu")
-    positions = [backend.encoder_positions(n) for n in lengths] if on_cpu else None
+    positions = [backend.encoder_positions(n) for n in lengths] if backend.on_cpu else None
+    lock = threading.Lock()
 
     def featurize(position: int):
         return backend.featurize(waveforms[position])
 
     def run_batch(batch_positions: list[int], features: list) -> None:
-        with torch.inference_mode():
-            for sub_positions, batch in backend.collate(features):
-                rows = [batch_positions[i] for i in sub_positions]
-                scores[rows] = backend.forward(batch)
+        nonlocal outputs
+        for sub_positions, batch in backend.collate(features):
+            rows = [batch_positions[i] for i in sub_positions]
+            result = backend.forward(batch)
+            with lock:  # the first batch to finish sizes the output (labels, or embedding width)
+                if outputs is None:
+                    outputs = np.zeros((len(waveforms), result.shape[1]), dtype=np.float32)
+            outputs[rows] = result
 
     def featurize_and_run(batch_positions: list[int]) -> None:
         run_batch(batch_positions, featurize_batch(featurize, batch_positions))
 
+    if backend.on_cpu and backend.cpu_max_batch:
+        batch_size = min(batch_size, backend.cpu_max_batch)
     batches = length_sorted_batches(lengths, batch_size, positions)
-    if not on_cpu:  # an accelerator: CPU threads may featurize the next batches while it runs one
-        for batch_positions, features in zip(batches, featurized_ahead(featurize, batches,
-                                                                       ahead=backend.featurize_ahead)):
+    if not backend.on_cpu:  # an accelerator: CPU threads may featurize the next batches while it runs one
+        ahead = featurized_ahead(featurize, batches, backend.threads, ahead=backend.featurize_ahead)
+        for batch_positions, features in zip(batches, ahead):
             run_batch(batch_positions, features)
     elif backend.thread_safe:
-        map_splitting_cores(featurize_and_run, batches)  # each batch writes its own rows of scores
+        map_splitting_cores(featurize_and_run, batches, backend.threads)  # each batch writes its own rows
     else:
         for batch_positions in batches:
             featurize_and_run(batch_positions)
-    return scores
+    if outputs is None:
+        width = len(backend.labels) if backend.labels is not None else 0
+        outputs = np.zeros((0, width), dtype=np.float32)
+    return outputs
 
 
 def top_k_predictions(scores: np.ndarray, labels: Sequence[str], top_k: int | None) -> list[dict]:

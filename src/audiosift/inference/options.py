@@ -1,15 +1,22 @@
-"""Load-time options in one frozen dataclass, checked in one place."""
+"""Runtime options in one frozen dataclass, checked in one place.
+
+:class:`RuntimeOptions` says how a model runs (device, dtype, batch size, which revision, where the
+hub cache is). Evaluation jobs, the server and every CLI command compose it rather than repeating its
+fields, so a device or dtype is checked here and nowhere else.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from audiosift.errors import UsageError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "float16", "bfloat16")
 
 
 @dataclass(frozen=True)
-class LoadOptions:
+class RuntimeOptions:
     device: str = "auto"  # auto picks cuda, then mps, then cpu
     dtype: str = "float32"
     batch_size: int = 8
@@ -17,21 +24,26 @@ class LoadOptions:
     cache_dir: str | None = None  # HF cache folder; default: the HF_HOME / HF_HUB_CACHE setting
 
     def __post_init__(self):
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise ValueError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
+        if not isinstance(self.device, str) or (self.device not in DEVICES and not self.device.startswith("cuda:")):
+            raise UsageError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
         if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+            raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise UsageError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+
+    def check_device(self) -> None:
+        """Fail now (before any model loads) if the device asked for is not there."""
+        self.torch_device()
 
     def torch_device(self):
         import torch
 
         if self.device != "auto":
             if self.device.startswith("cuda") and not torch.cuda.is_available():
-                raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA GPU")
+                raise UsageError(f"device {self.device!r} asked for, but torch sees no CUDA GPU "
+                                 f"(this torch is a CPU build, or no driver is loaded); use --device cpu")
             if self.device == "mps" and not torch.backends.mps.is_available():
-                raise ValueError("device 'mps' asked for, but this torch has no Apple MPS support")
+                raise UsageError("device 'mps' asked for, but this torch has no Apple MPS support; use --device cpu")
             return torch.device(self.device)
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -45,6 +57,9 @@ class LoadOptions:
         return getattr(torch, self.dtype)
 
 
+LoadOptions = RuntimeOptions  # the name it had before evaluation, server and CLI shared it
+
+
 def check_top_k(top_k: int | None) -> None:
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be a positive integer or None (all labels), got {top_k!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise UsageError(f"top_k must be a positive integer or None (all labels), got {top_k!r}")

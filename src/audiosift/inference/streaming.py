@@ -23,7 +23,6 @@ have arrived.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +30,7 @@ import numpy as np
 from audiosift.audio.decode import resample_stream, to_channels_first, to_mono
 from audiosift.inference.events import Event
 from audiosift.inference.vad import FrameVad, frames_for
-from audiosift.inference.windows import WindowCutter, _Scorer, window_options
+from audiosift.inference.windows import WindowCutter, WindowScorer, window_options
 from audiosift.models.silero import FRAME_SAMPLES, SAMPLING_RATE as VAD_RATE
 
 
@@ -75,22 +74,13 @@ class StreamingClassifier:
         self.rate = classifier.sampling_rate
         windowing = window_options(classifier, options.window_s, options.hop_s)
         self.window_s, self.hop_s = windowing.window_s, windowing.hop_s
-        zero_shot = hasattr(classifier, "label_embeddings")
-        self._scorer = _Scorer(classifier, options.labels if zero_shot else None, options.hypothesis_template, 1)
-        self._allowed = self._allowed_positions(options.labels, zero_shot)
+        # The labels that may fire: a fixed model's subset (its own scores), or zero-shot candidates.
+        self._scorer = WindowScorer(classifier, classifier.label_set(options.labels, options.hypothesis_template), 1)
+        self._allowed = list(range(len(self._scorer.labels)))
         self._window, self._hop = round(self.window_s * self.rate), round(self.hop_s * self.rate)
         self._min_speech_frames = frames_for(options.min_speech_s)
         self._vad = FrameVad() if options.vad else None
         self.reset()
-
-    def _allowed_positions(self, labels: Sequence[str] | None, zero_shot: bool) -> list[int]:
-        known = self._scorer.labels
-        if labels is None or zero_shot:
-            return list(range(len(known)))
-        unknown = [label for label in labels if label not in known]
-        if unknown:
-            raise ValueError(f"labels {unknown} are not among this model's labels: {', '.join(known)}")
-        return [known.index(label) for label in labels]
 
     @property
     def labels(self) -> list[str]:

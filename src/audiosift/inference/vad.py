@@ -3,9 +3,9 @@
 Two streaming parts, both fed audio in chunks of any size and both giving the same results however
 the audio is chunked:
 
-- :class:`FrameVad` turns 16 kHz samples into one speech probability per 32 ms frame. Silero is a
-  recurrent model, so frames run one after another through a model instance of its own (its state
-  carries from frame to frame exactly as in Silero's ``audio_forward`` over the whole signal).
+- :class:`FrameVad` turns 16 kHz samples into one speech probability per 32 ms frame: the ``speech``
+  column of the Silero backend's frame stream (a recurrent model, so each stream owns a model
+  instance whose state carries from frame to frame as in Silero's ``audio_forward``).
 - :class:`SegmentTracker` turns those probabilities into segments with hysteresis: speech starts
   at a frame ``>= threshold``, ends after ``min_silence_s`` of frames ``< neg_threshold``; segments
   shorter than ``min_speech_s`` are dropped, long ones split at ``max_speech_s``, and each is padded
@@ -17,7 +17,6 @@ the audio is chunked:
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from audiosift.audio.decode import AudioInput
 from audiosift.audio.stream import DEFAULT_BLOCK_SECONDS, open_stream
-from audiosift.models.silero import FRAME_SAMPLES, FRAME_SECONDS, SAMPLING_RATE, silero_model_path
+from audiosift.models.silero import FRAME_SAMPLES, FRAME_SECONDS, SAMPLING_RATE, SileroStream
 
 # Silero's own defaults (silero_vad.get_speech_timestamps): the end-of-speech threshold sits 0.15
 # below the start threshold, so a probability wobbling around 0.5 does not flicker on and off.
@@ -77,57 +76,30 @@ def frames_for(seconds: float) -> int:
     return math.ceil(seconds / FRAME_SECONDS - 1e-9)
 
 
-def load_silero_model():
-    """A fresh Silero TorchScript instance: the model keeps recurrent state, so each stream owns one."""
-    import torch
-
-    with warnings.catch_warnings():  # torch 2.13 deprecates jit.load; the wheel ships only TorchScript
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return torch.jit.load(str(silero_model_path()), map_location="cpu").eval()
-
-
 class FrameVad:
-    """16 kHz mono samples, in chunks of any size -> speech probability per 32 ms frame."""
+    """16 kHz mono samples, in chunks of any size -> speech probability per 32 ms frame.
+
+    A view of the VAD backend's frame stream (:class:`~audiosift.models.silero.SileroStream`): its
+    ``speech`` column, one value per frame.
+    """
 
     def __init__(self, model=None):
-        import torch
-
-        self._torch = torch
-        self.model = model if model is not None else load_silero_model()
-        self.reset()
+        self.stream = SileroStream(model)
 
     def reset(self) -> None:
-        self.model.reset_states()
-        self._pending = np.zeros(0, dtype=np.float32)
-        self.frames_done = 0
+        self.stream.reset()
+
+    @property
+    def frames_done(self) -> int:
+        return self.stream.frames_done
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Probabilities of the frames completed by ``samples`` (possibly none)."""
-        pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
-        complete = len(pending) // FRAME_SAMPLES
-        self._pending = pending[complete * FRAME_SAMPLES :]
-        return self._run(pending[: complete * FRAME_SAMPLES])
+        return self.stream.speech_probabilities(samples)
 
     def flush(self) -> np.ndarray:
         """The last partial frame, zero-padded as Silero pads a signal's end; then nothing is pending."""
-        if not len(self._pending):
-            return np.zeros(0, dtype=np.float32)
-        frame = np.zeros(FRAME_SAMPLES, dtype=np.float32)
-        frame[: len(self._pending)] = self._pending
-        self._pending = np.zeros(0, dtype=np.float32)
-        return self._run(frame)
-
-    def _run(self, samples: np.ndarray) -> np.ndarray:
-        torch = self._torch
-        count = len(samples) // FRAME_SAMPLES
-        probs = np.empty(count, dtype=np.float32)
-        if count:
-            frames = torch.from_numpy(np.ascontiguousarray(samples)).reshape(count, FRAME_SAMPLES)
-            with torch.inference_mode():
-                for i in range(count):  # recurrent: one frame at a time, state carried inside the model
-                    probs[i] = float(self.model(frames[i : i + 1], SAMPLING_RATE))
-        self.frames_done += count
-        return probs
+        return self.stream.flush_probabilities()
 
 
 class SegmentTracker:

@@ -6,10 +6,11 @@ shorter than ``window`` (the model pads them as it pads any short clip; ``end`` 
 ended). Audio is decoded block by block (:mod:`audiosift.audio.stream`) and only the samples of
 windows not yet classified are held, so memory is bounded whatever the file's length.
 
-Default window and hop, in order: the preset's (``Preset.window_seconds`` / ``hop_seconds``: 1 s /
-0.5 s for keywords, 30 s / 30 s for language, 10 s / 5 s for zero-shot), else the model's own
-input length (``Classifier.window_seconds``, e.g. AST's ``max_length`` frames, Whisper's 30 s) with
-a half-window hop, else :data:`FALLBACK_WINDOW_SECONDS`.
+Default window and hop are facts of the loaded model (its backend), whatever name it was loaded by:
+the model's own input length (``window_seconds``: AST's ``max_length`` frames, 1.295 s for Speech
+Commands; Whisper's 30 s; CLAP's 10 s), else a window natural for a model of any input length
+(``default_window_seconds``: 1 s for the Silero VAD), else :data:`FALLBACK_WINDOW_SECONDS`; the hop
+is the backend's ``hop_seconds`` (Whisper: its whole window, as it is costly), else half the window.
 
 Works with the fixed-label :class:`~audiosift.inference.classifier.Classifier` and with the CLAP
 zero-shot classifier (pass ``candidate_labels``).
@@ -28,7 +29,6 @@ from audiosift.audio.stream import DEFAULT_BLOCK_SECONDS, open_stream
 from audiosift.errors import InvalidAudioError
 from audiosift.inference.engine import top_k_predictions
 from audiosift.inference.options import check_top_k
-from audiosift.models.presets import get_preset
 
 # For models with no natural input length (wav2vec2-style encoders take any length): long enough
 # for a spoken sentence, short enough for timestamps to mean something.
@@ -55,12 +55,10 @@ class WindowOptions:
 
 
 def default_window(classifier) -> tuple[float, float]:
-    """``(window_s, hop_s)`` for ``classifier`` (see module docstring for the order of choices)."""
-    preset = get_preset(getattr(classifier, "name", "") or "")
-    if preset is not None and preset.window_seconds:
-        return preset.window_seconds, preset.hop_seconds or preset.window_seconds / 2
-    window = getattr(classifier, "window_seconds", None) or FALLBACK_WINDOW_SECONDS
-    return float(window), float(window) / 2
+    """``(window_s, hop_s)`` for ``classifier``: facts of the loaded model (module docstring)."""
+    backend = classifier.backend
+    window = backend.window_seconds or backend.default_window_seconds or FALLBACK_WINDOW_SECONDS
+    return float(window), float(backend.hop_seconds or window / 2)
 
 
 def window_options(classifier, window_s: float | None = None, hop_s: float | None = None,
@@ -126,39 +124,26 @@ def window_grid(blocks: Iterable[np.ndarray], window: int, hop: int) -> Iterator
 def _warn_if_window_too_long(classifier, window_s: float) -> None:
     from audiosift.inference.classifier import LONG_CLIP_FACTOR, LongClipWarning
 
-    seen = getattr(classifier, "window_seconds", None)
-    if seen and window_s > LONG_CLIP_FACTOR * seen and not hasattr(classifier, "label_embeddings"):
+    seen = classifier.window_seconds
+    if seen and window_s > LONG_CLIP_FACTOR * seen and not classifier.takes_labels:
         warnings.warn(f"windows of {window_s:g} s are longer than the {seen:g} s this model sees: it classifies "
                       f"only the first {seen:g} s of each; use --window {seen:g} or less", LongClipWarning,
                       stacklevel=3)
 
 
-class _Scorer:
-    """``scores(waveforms) -> (n, len(labels))`` for a fixed-label or a zero-shot classifier."""
+class WindowScorer:
+    """``scorer(windows) -> (n, len(label_set.names))``: windows shorter than the model's minimum are
+    zero-padded up to it (the last window of a recording may be a few samples long)."""
 
-    def __init__(self, classifier, candidate_labels, hypothesis_template, batch_size):
-        self.classifier, self.batch_size = classifier, batch_size
-        if candidate_labels is not None:
-            from audiosift.inference.zero_shot import check_labels, resolve_templates
-
-            if not hasattr(classifier, "label_embeddings"):
-                raise ValueError(f"{classifier.name!r} has a fixed label set; candidate_labels are for "
-                                 f"zero-shot (CLAP) models")
-            self.labels = check_labels(candidate_labels)
-            self.templates = resolve_templates(hypothesis_template)
-        else:
-            if not hasattr(classifier, "labels"):
-                raise ValueError(f"{classifier.name!r} is a zero-shot model: pass candidate_labels=[...]")
-            self.labels, self.templates = list(classifier.labels), None
-        backend = getattr(classifier, "backend", None)
-        self.min_samples = int(getattr(backend, "min_samples", 1))
+    def __init__(self, classifier, label_set, batch_size: int | None):
+        self.classifier, self.label_set, self.batch_size = classifier, label_set, batch_size
+        self.labels = list(label_set.names)
+        self.min_samples = classifier.min_samples
 
     def __call__(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         padded = [w if len(w) >= self.min_samples else np.pad(w, (0, self.min_samples - len(w)))
                   for w in waveforms]
-        if self.templates is not None:
-            return self.classifier.scores(padded, self.labels, self.templates, self.batch_size)
-        return self.classifier.scores(padded, self.batch_size)
+        return self.classifier.scores(padded, self.label_set, self.batch_size)
 
 
 def classify_windows(classifier, audio: AudioInput, options: WindowOptions | None = None, *,
@@ -171,11 +156,12 @@ def classify_windows(classifier, audio: AudioInput, options: WindowOptions | Non
     ``progress(done_s, total_s)`` is called after each batch (``total_s`` None when the container
     does not say). Raises :class:`~audiosift.errors.AudiosiftError` for unreadable audio.
     """
+    label_set = classifier.label_set(candidate_labels, hypothesis_template)  # fail before decoding
     options = options or window_options(classifier)
     _warn_if_window_too_long(classifier, options.window_s)
     rate = classifier.sampling_rate
     size = options.batch_size or classifier.options.batch_size
-    scorer = _Scorer(classifier, candidate_labels, hypothesis_template, size)
+    scorer = WindowScorer(classifier, label_set, size)
     stream = open_stream(audio, rate, sampling_rate, block_seconds)
     window, hop = round(options.window_s * rate), round(options.hop_s * rate)
     batch: list[tuple[int, np.ndarray]] = []

@@ -19,7 +19,6 @@ What this module adds to the model, and why:
 from __future__ import annotations
 
 import functools
-
 import hashlib
 import re
 from collections.abc import Sequence
@@ -28,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from audiosift.errors import UnsupportedModelError
-from audiosift.inference.cpu_threads import featurize_batch, featurized_ahead, map_splitting_cores
+from audiosift.models.base import ClipBackend
+from audiosift.models.torch_threads import TORCH_THREADS
 
 # Files whose content decides the text embeddings: the weights, the tokenizer, and the configs.
 FINGERPRINT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "tokenizer*", "vocab*", "merges.txt",
@@ -38,7 +38,7 @@ HASH_CHUNK_BYTES = 1 << 20
 
 # HTSAT's audio tower on a CPU runs fastest two windows at a time: measured here (2 cores, fp32,
 # full size) 0.13 s a window one by one, 0.10 s two at a time, 0.12 s four or eight at a time.
-# Several such batches run side by side, the cores split among them (map_splitting_cores).
+# Several such batches run side by side, the cores split among them (engine: map_splitting_cores).
 CPU_AUDIO_BATCH = 2
 
 
@@ -62,8 +62,23 @@ def _pooled(output):
     return output.pooler_output if hasattr(output, "pooler_output") else output
 
 
-class ClapTowers:
-    """A loaded CLAP model with its feature extractor and tokenizer (see module docstring)."""
+def build(request) -> "ClapBackend":
+    """The registry's builder: a CLAP model from a local folder (zero-shot)."""
+    options = request.options
+    return ClapBackend(request.location, request.model_id, options.torch_device(), options.torch_dtype())
+
+
+class ClapBackend(ClipBackend):
+    """A loaded CLAP model (see module docstring): the audio tower is the clip backend the engine
+    batches (``forward`` gives unit-length clip embeddings); the text tower encodes prompts."""
+
+    labels = None  # the user gives them: a zero-shot model
+    output = "embeddings"
+    task = "zero-shot audio classification (any labels)"
+    thread_safe = True
+    featurize_ahead = True  # CLAP's 10 s log-mel is costly: made ahead on CPU threads for a GPU
+    threads = TORCH_THREADS
+    cpu_max_batch = CPU_AUDIO_BATCH
 
     def __init__(self, location: str, model_id: str, device, dtype):
         import torch
@@ -89,35 +104,44 @@ class ClapTowers:
         self.sampling_rate = int(self.feature_extractor.sampling_rate)
         self.window_samples = int(self.feature_extractor.nb_max_samples)
         self.window_seconds = self.window_samples / self.sampling_rate
+        self.hop_seconds = self.window_seconds / 2
         # The scale the model multiplies audio-text cosine similarities by to get logits_per_audio.
         self.logit_scale = float(self.model.logit_scale_a.detach().float().exp())
         self.embedding_size = int(self.model.config.projection_dim)
         self._fingerprint: str | None = None
 
-    # -- audio -------------------------------------------------------------------------------
+    # -- audio: the clip backend ------------------------------------------------------------
 
-    def featurize(self, window: np.ndarray) -> dict[str, np.ndarray]:
+    def featurize_window(self, window: np.ndarray) -> dict[str, np.ndarray]:
         """Model inputs for one window of at most ``window_samples`` (mono float32, 48 kHz)."""
         inputs = self.feature_extractor([window], sampling_rate=self.sampling_rate, return_tensors="np")
         return {"input_features": np.asarray(inputs["input_features"], dtype=np.float32),
                 "is_longer": np.asarray(inputs["is_longer"], dtype=bool)}
 
-    def embed_windows(self, windows: Sequence[np.ndarray], batch_size: int) -> np.ndarray:
-        """Unit-length audio embeddings ``(len(windows), embedding_size)``, in order."""
-        on_cpu = str(self.device).startswith("cpu")
-        if on_cpu:
-            batch_size = min(batch_size, CPU_AUDIO_BATCH)
-        batches = [windows[start : start + batch_size] for start in range(0, len(windows), batch_size)]
-        if on_cpu:
-            parts = map_splitting_cores(self._embed_batch, batches)
-        else:  # an accelerator: CPU threads featurize the next batches while it runs one
-            parts = [self._embed_features(features) for features in featurized_ahead(self.featurize, batches)]
-        if not parts:
-            return np.zeros((0, self.embedding_size), dtype=np.float32)
-        return np.concatenate(parts)
+    def featurize(self, waveform: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """One clip's windows' inputs (a clip longer than the window is cut: :func:`window_starts`)."""
+        return [self.featurize_window(waveform[start : start + self.window_samples])
+                for start in window_starts(len(waveform), self.window_samples)]
 
-    def _embed_batch(self, windows: Sequence[np.ndarray]) -> np.ndarray:
-        return self._embed_features(featurize_batch(self.featurize, windows))
+    def encoder_positions(self, num_samples: int) -> int | None:
+        return None  # every window costs the same; cpu_max_batch bounds a CPU batch instead
+
+    def collate(self, features):
+        return [(list(range(len(features))), list(features))]  # fixed-size windows always stack
+
+    def forward(self, batch: list[list[dict[str, np.ndarray]]]) -> np.ndarray:
+        """Unit-length clip embeddings ``(clips, d)``: a clip's windows' mean, re-normalised."""
+        windows = [window for clip in batch for window in clip]
+        owners = [index for index, clip in enumerate(batch) for _ in clip]
+        window_embeddings = self._embed_features(windows)
+        if len(windows) == len(batch):  # one window each: already unit length, keep it bit-identical
+            return window_embeddings
+        embeddings = np.zeros((len(batch), self.embedding_size), dtype=np.float32)
+        np.add.at(embeddings, owners, window_embeddings)
+        multi = np.bincount(owners, minlength=len(batch)) > 1
+        embeddings[multi] = normalize_rows(embeddings[multi])
+        embeddings[~multi] = window_embeddings[[owners.index(i) for i in np.flatnonzero(~multi)]]
+        return embeddings
 
     def _embed_features(self, features: list[dict[str, np.ndarray]]) -> np.ndarray:
         torch = self._torch
@@ -129,21 +153,16 @@ class ClapTowers:
             return _pooled(output).float().cpu().numpy()
 
     def embed_clips(self, waveforms: Sequence[np.ndarray], batch_size: int) -> np.ndarray:
-        """One unit-length embedding per clip; clips longer than the window are averaged over windows."""
-        windows: list[np.ndarray] = []
-        owners: list[int] = []
-        for clip_index, waveform in enumerate(waveforms):
-            for start in window_starts(len(waveform), self.window_samples):
-                windows.append(waveform[start : start + self.window_samples])
-                owners.append(clip_index)
-        window_embeddings = self.embed_windows(windows, batch_size)
-        embeddings = np.zeros((len(waveforms), self.embedding_size), dtype=np.float32)
-        counts = np.bincount(owners, minlength=len(waveforms))
-        np.add.at(embeddings, owners, window_embeddings)
-        multi = counts > 1  # a single window is already unit length: keep it bit-identical
-        if multi.any():
-            embeddings[multi] = normalize_rows(embeddings[multi])
-        return embeddings
+        """One unit-length embedding per clip (48 kHz mono), through the engine's batching."""
+        from audiosift.inference.engine import score_waveforms
+
+        if not len(waveforms):
+            return np.zeros((0, self.embedding_size), dtype=np.float32)
+        return score_waveforms(self, list(waveforms), batch_size)
+
+    def embed_windows(self, windows: Sequence[np.ndarray], batch_size: int) -> np.ndarray:
+        """Unit-length embeddings of windows of at most ``window_samples`` each, in order."""
+        return self.embed_clips([w[: self.window_samples] for w in windows], batch_size)
 
     # -- text --------------------------------------------------------------------------------
 
@@ -212,3 +231,6 @@ def normalize_rows(matrix: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 length (a zero row stays zero)."""
     norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
     return (matrix / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+ClapTowers = ClapBackend  # the name it had before it became a clip backend

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiosift.errors import ModelUnavailableError, UnknownModelError, UnsupportedModelError
+from audiosift.models import registry
 from audiosift.models.presets import Preset, get_preset, unknown_model_message
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -23,8 +24,8 @@ HUB_PROBE_TIMEOUT_S = 10.0
 class ModelSource:
     name: str  # what the user asked for
     model_id: str  # hub id, folder path, or builtin:...
-    kind: str  # "preset", "local" or "hub"
-    backend: str  # "transformers", "clap" or "silero"
+    kind: str  # "preset", "local", "hub" or "builtin"
+    backend: str | None  # a registry kind's name; None for a hub id until its config is fetched
     preset: Preset | None = None
 
 
@@ -33,34 +34,65 @@ def hub_offline() -> bool:
 
 
 def resolve(name: str) -> ModelSource:
-    """Say where ``name`` points, without loading anything."""
+    """Say where ``name`` points, without loading anything (a mistyped folder fails here, at once)."""
+    if not isinstance(name, str) or not name.strip():
+        raise UnknownModelError(unknown_model_message(str(name), "empty model name"))
     preset = get_preset(name)
     if preset is not None:
-        return ModelSource(name, preset.model_id, "preset", preset.backend, preset)
+        kind = "builtin" if preset.model_id.startswith("builtin:") else "preset"
+        return ModelSource(name, preset.model_id, kind, preset.backend, preset)
+    if name.startswith("builtin:"):
+        found = registry.kind_for_builtin(name)
+        if found is None:
+            raise UnknownModelError(unknown_model_message(name, "no backend ships that builtin model"))
+        return ModelSource(name, name, "builtin", found.name)
     path = Path(name).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise UnknownModelError(unknown_model_message(name, "the folder has no config.json"))
-        return ModelSource(name, str(path), "local", _backend_of_config(path / "config.json"))
-    if HUB_ID.match(name) and not path.exists():
-        return ModelSource(name, name, "hub", "auto")
+        found = registry.kind_for_folder(path)
+        if found is None:
+            raise UnknownModelError(unknown_model_message(
+                name, "the folder has no config.json (or manifest) of a model audiosift can load"))
+        return ModelSource(name, str(path), "local", found.name)
+    if path.exists():
+        raise UnknownModelError(unknown_model_message(name, "it is a file; expected a model folder"))
+    if _looks_like_path(name):
+        raise UnknownModelError(unknown_model_message(name, f"no folder {name!r} exists"))
+    if HUB_ID.match(name):
+        return ModelSource(name, name, "hub", None)
     raise UnknownModelError(unknown_model_message(name))
 
 
-def _backend_of_config(config_path: Path) -> str:
-    import json
-
-    model_type = json.loads(config_path.read_text()).get("model_type")
-    return "clap" if model_type == "clap" else "transformers"
+def _looks_like_path(name: str) -> bool:
+    """``./typo``, ``../x``, ``/abs``, ``~/x``: meant as a folder, so never tried on the hub."""
+    return name.startswith((".", "/", "~", "\\")) or name.count("/") > 1 or name.endswith("/") or "\\" in name
 
 
-def pretrained_location(model_id: str, revision: str | None, cache_dir: str | None) -> str:
+def locate(source: ModelSource, options) -> tuple[str | None, registry.BackendKind]:
+    """``(folder, kind)``: where the model's files are (fetched from the hub if needed) and its kind."""
+    if source.kind == "builtin":
+        return None, registry.kind_named(source.backend)
+    if source.kind == "local":
+        return source.model_id, registry.kind_named(source.backend)
+    if source.backend is None:  # a hub id: its config says which kind it is
+        folder = pretrained_location(source.model_id, options.revision, options.cache_dir, ("*.json",))
+        found = registry.kind_for_folder(Path(folder))
+        if found is None:
+            raise UnsupportedModelError(f"{source.model_id!r} has no config.json audiosift can read: "
+                                        f"expected an audio-classification or CLAP model")
+    else:
+        found = registry.kind_named(source.backend)
+    folder = pretrained_location(source.model_id, options.revision, options.cache_dir, found.download_patterns)
+    return folder, found
+
+
+def pretrained_location(model_id: str, revision: str | None, cache_dir: str | None,
+                        patterns: tuple[str, ...] = registry.TRANSFORMERS_PATTERNS) -> str:
     """A local folder holding ``model_id`` (downloading it only if the hub is reachable)."""
     if Path(model_id).is_dir():
         return model_id
     from huggingface_hub import snapshot_download
 
-    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "vocab.*"]
+    patterns = list(patterns)
     try:
         return snapshot_download(model_id, revision=revision, cache_dir=cache_dir,
                                  allow_patterns=patterns, local_files_only=True)
@@ -101,19 +133,3 @@ def _has_no_safetensors(model_id: str, revision: str | None) -> bool:
 
     files = list_repo_files(model_id, revision=revision)
     return not any(name.endswith(".safetensors") for name in files)
-
-
-def load_transformers_parts(location: str, model_id: str):
-    """``(feature_extractor, model)`` from a local folder; unsupported architectures say so."""
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
-
-    config = AutoConfig.from_pretrained(location, trust_remote_code=False)
-    try:
-        model = AutoModelForAudioClassification.from_pretrained(location, trust_remote_code=False)
-    except ValueError as error:
-        raise UnsupportedModelError(
-            f"{model_id!r} is a {config.model_type!r} model, which transformers has no "
-            f"audio-classification head for; expected e.g. AST, Wav2Vec2, HuBERT, WavLM or Whisper"
-        ) from error
-    feature_extractor = AutoFeatureExtractor.from_pretrained(location, trust_remote_code=False)
-    return feature_extractor, model

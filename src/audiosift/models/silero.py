@@ -1,7 +1,9 @@
 """The offline ``speech`` preset: Silero VAD (MIT), as shipped inside the ``silero-vad`` wheel.
 
 Its TorchScript model runs on torch alone (the package's ``read_audio`` needs torchaudio; we never
-call it). The model gives one speech probability per 32 ms frame (512 samples at 16 kHz).
+call it). The model gives one speech probability per 32 ms frame (512 samples at 16 kHz); it is a
+recurrent model, so it is a frame-streaming backend: each :class:`SileroStream` owns a model
+instance whose state carries from frame to frame exactly as in Silero's ``audio_forward``.
 
 As a clip classifier it returns two labels. The clip's ``speech`` score is the mean of its
 ``SPEECH_EVIDENCE_FRAMES`` most speech-like frames (all frames if the clip is shorter): a clip
@@ -19,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from audiosift.errors import ModelUnavailableError
-from audiosift.models.base import ClassifierBackend
+from audiosift.models.base import FrameStream, FrameStreamBackend
+from audiosift.models.torch_threads import TORCH_THREADS
 
 SAMPLING_RATE = 16000
 FRAME_SAMPLES = 512  # the model's fixed chunk at 16 kHz
@@ -40,26 +43,104 @@ def silero_model_path() -> Path:
     return Path(silero_vad.__file__).parent / "data" / "silero_vad.jit"
 
 
-class SileroSpeechBackend(ClassifierBackend):
+def load_silero_model():
+    """A fresh Silero TorchScript instance (each stream owns one: the model keeps recurrent state)."""
+    import torch
+
+    with warnings.catch_warnings():  # torch 2.13 deprecates jit.load; the wheel ships only TorchScript
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.load(str(silero_model_path()), map_location="cpu").eval()
+
+
+def build(request) -> "SileroSpeechBackend":
+    """The registry's builder (model id ``builtin:silero-vad``)."""
+    return SileroSpeechBackend()
+
+
+class SileroStream(FrameStream):
+    """16 kHz mono samples, in chunks of any size -> ``(frames, 2)`` [speech, no_speech] per 32 ms frame."""
+
+    def __init__(self, model=None):
+        import torch
+
+        self._torch = torch
+        self.model = model if model is not None else load_silero_model()
+        self.reset()
+
+    def reset(self) -> None:
+        self.model.reset_states()
+        self._pending = np.zeros(0, dtype=np.float32)
+        self.frames_done = 0
+
+    def speech_probabilities(self, samples: np.ndarray) -> np.ndarray:
+        """Speech probability of each frame ``samples`` completes (possibly none)."""
+        pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
+        complete = len(pending) // FRAME_SAMPLES
+        self._pending = pending[complete * FRAME_SAMPLES :]
+        return self._run(pending[: complete * FRAME_SAMPLES])
+
+    def flush_probabilities(self) -> np.ndarray:
+        """The last partial frame, zero-padded as Silero pads a signal's end; then nothing is pending."""
+        if not len(self._pending):
+            return np.zeros(0, dtype=np.float32)
+        frame = np.zeros(FRAME_SAMPLES, dtype=np.float32)
+        frame[: len(self._pending)] = self._pending
+        self._pending = np.zeros(0, dtype=np.float32)
+        return self._run(frame)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        return _two_labels(self.speech_probabilities(samples))
+
+    def flush(self) -> np.ndarray:
+        return _two_labels(self.flush_probabilities())
+
+    def _run(self, samples: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        count = len(samples) // FRAME_SAMPLES
+        probs = np.empty(count, dtype=np.float32)
+        if count:
+            frames = torch.from_numpy(np.ascontiguousarray(samples)).reshape(count, FRAME_SAMPLES)
+            with torch.inference_mode():
+                for i in range(count):  # recurrent: one frame at a time, state carried inside the model
+                    probs[i] = float(self.model(frames[i : i + 1], SAMPLING_RATE))
+        self.frames_done += count
+        return probs
+
+
+def _two_labels(speech: np.ndarray) -> np.ndarray:
+    return np.stack([speech, 1.0 - speech], axis=1).astype(np.float32)
+
+
+class SileroSpeechBackend(FrameStreamBackend):
     model_id = "builtin:silero-vad"
     labels = LABELS
+    task = "speech / no_speech (voice activity)"
     sampling_rate = SAMPLING_RATE
-    multi_label = False
+    frame_samples = FRAME_SAMPLES
     min_samples = FRAME_SAMPLES
-    window_seconds = None
+    default_window_seconds = 1.0  # long recordings: speech or not, second by second
+    hop_seconds = 0.5
+    default_threshold = 0.5
+    threads = TORCH_THREADS
+    licence = "MIT (Silero VAD)"
 
     def __init__(self, device=None):
         import torch
 
         self._torch = torch
         self.device = torch.device("cpu")  # a 1.8 MB model: the GPU would only add copies
-        with warnings.catch_warnings():  # torch 2.13 deprecates jit.load; the wheel ships only TorchScript
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self.model = torch.jit.load(str(silero_model_path()), map_location="cpu").eval()
-        self._lock = threading.Lock()  # the TorchScript module keeps recurrent state between calls
+        self.model = load_silero_model()
+        self._lock = threading.Lock()  # the clip model keeps recurrent state between calls
+
+    def new_stream(self) -> SileroStream:
+        return SileroStream()
+
+    def pool_frames(self, frame_scores: np.ndarray) -> np.ndarray:
+        speech = float(np.sort(frame_scores[:, 0])[-SPEECH_EVIDENCE_FRAMES:].mean()) if len(frame_scores) else 0.0
+        return np.array([speech, 1.0 - speech], dtype=np.float32)
 
     def frame_probabilities(self, waveforms: list[np.ndarray]) -> list[np.ndarray]:
-        """Speech probability of every 32 ms frame of each clip (16 kHz mono float32)."""
+        """Speech probability of every 32 ms frame of each clip, all clips in one batched call."""
         torch = self._torch
         longest = max(len(w) for w in waveforms)
         batch = np.zeros((len(waveforms), longest), dtype=np.float32)
@@ -72,16 +153,9 @@ class SileroSpeechBackend(ClassifierBackend):
         # and the frames before them are exactly what the clip alone would give.
         return [probs[row, : math.ceil(len(w) / FRAME_SAMPLES)] for row, w in enumerate(waveforms)]
 
-    def featurize(self, waveform: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(waveform, dtype=np.float32)
-
     def collate(self, features):
         return [(list(range(len(features))), list(features))]
 
     def forward(self, batch: list[np.ndarray]) -> np.ndarray:
-        scores = np.empty((len(batch), 2), dtype=np.float32)
-        for row, frames in enumerate(self.frame_probabilities(batch)):
-            evidence = np.sort(frames)[-SPEECH_EVIDENCE_FRAMES:]
-            scores[row, 0] = float(evidence.mean())
-            scores[row, 1] = 1.0 - scores[row, 0]
-        return scores
+        # One batched audio_forward for all clips: the same frames a stream gives, ~10x faster.
+        return np.stack([self.pool_frames(_two_labels(frames)) for frames in self.frame_probabilities(batch)])

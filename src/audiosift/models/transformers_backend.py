@@ -16,8 +16,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from audiosift.models.base import ClassifierBackend
+from audiosift.errors import UnsupportedModelError
+from audiosift.models.base import ClipBackend
+from audiosift.models.torch_threads import TORCH_THREADS
 
+# Variable-length encoders (wav2vec2, HuBERT, WavLM) attend over the whole clip: one encoder frame per
+# 20 ms, so 5 minutes is 15k frames, and eager attention holds 15k x 15k fp32 weights (0.9 GB) per
+# head and layer. Spoken utterances (MINDS-14 calls: 2-20 s) are far shorter; a longer recording is
+# refused with advice to classify it window by window (--window).
+MAX_VARIABLE_SECONDS = 300.0
 # A 25 ms analysis window (400 samples at 16 kHz) is the shortest input the spectrogram front
 # ends (AST's Kaldi fbank, Whisper's STFT) are defined on.
 SPECTROGRAM_MIN_SECONDS = 0.025
@@ -31,8 +38,33 @@ def conv_receptive_field(kernels: Sequence[int], strides: Sequence[int]) -> int:
     return field
 
 
-class TransformersBackend(ClassifierBackend):
+def build(request) -> "TransformersBackend":
+    """The registry's builder: a transformers audio-classification model from a local folder."""
+    feature_extractor, network = load_transformers_parts(request.location, request.model_id)
+    options = request.options
+    return TransformersBackend(network, feature_extractor, request.model_id, options.torch_device(),
+                               options.torch_dtype())
+
+
+def load_transformers_parts(location: str, model_id: str):
+    """``(feature_extractor, model)`` from a local folder; unsupported architectures say so."""
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
+
+    config = AutoConfig.from_pretrained(location, trust_remote_code=False)
+    try:
+        model = AutoModelForAudioClassification.from_pretrained(location, trust_remote_code=False)
+    except ValueError as error:
+        raise UnsupportedModelError(
+            f"{model_id!r} is a {config.model_type!r} model, which transformers has no "
+            f"audio-classification head for; expected e.g. AST, Wav2Vec2, HuBERT, WavLM or Whisper"
+        ) from error
+    feature_extractor = AutoFeatureExtractor.from_pretrained(location, trust_remote_code=False)
+    return feature_extractor, model
+
+
+class TransformersBackend(ClipBackend):
     thread_safe = True  # eval-mode transformers models keep no state between forward calls
+    threads = TORCH_THREADS
 
     def __init__(self, model, feature_extractor, model_id: str, device, dtype):
         import torch
@@ -46,8 +78,9 @@ class TransformersBackend(ClassifierBackend):
         config = model.config
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
         self.sampling_rate = int(feature_extractor.sampling_rate)
+        is_whisper = type(feature_extractor).__name__ == "WhisperFeatureExtractor"
         # Whisper's 30 s log-mel is costly enough to make ahead on a GPU (see cpu_threads.featurized_ahead).
-        self.featurize_ahead = type(feature_extractor).__name__ == "WhisperFeatureExtractor"
+        self.featurize_ahead = is_whisper
         self.multi_label = config.problem_type == "multi_label_classification"
         kernels = getattr(config, "conv_kernel", None)
         strides = getattr(config, "conv_stride", None)
@@ -56,6 +89,11 @@ class TransformersBackend(ClassifierBackend):
         else:
             self.min_samples = int(round(SPECTROGRAM_MIN_SECONDS * self.sampling_rate))
         self.window_seconds = _window_seconds(feature_extractor)
+        # Whisper's 30 s window costs seconds on a CPU: long recordings get back-to-back windows.
+        # Others overlap by half, so a word cut by one window boundary is whole in the next window.
+        self.hop_seconds = self.window_seconds if is_whisper else None
+        self.max_seconds = None if self.window_seconds else MAX_VARIABLE_SECONDS
+        self.task = _task_of(self.labels)
         self._fixed_positions = _fixed_encoder_positions(config)
         self._samples_per_position = math.prod(strides) if strides and not self._fixed_positions else None
         self._pads_with_mask = bool(getattr(feature_extractor, "return_attention_mask", False))
@@ -98,9 +136,14 @@ class TransformersBackend(ClassifierBackend):
         for key, array in batch.items():
             tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
             inputs[key] = tensor.to(self.dtype) if tensor.is_floating_point() else tensor
-        logits = self.model(**inputs).logits.float()
+        with torch.inference_mode():
+            logits = self.model(**inputs).logits.float()
         scores = logits.sigmoid() if self.multi_label else logits.softmax(-1)
         return scores.cpu().numpy()
+
+
+def _task_of(labels: list[str]) -> str:
+    return f"audio classification ({len(labels)} labels)"
 
 
 def _window_seconds(feature_extractor) -> float | None:

@@ -5,9 +5,9 @@ Endpoints (see ``docs/serving.md`` and ``/docs``):
 - ``POST /v1/zero-shot?model=NAME``: audio + ``labels`` (+ optional ``templates``);
 - ``GET /v1/models``, ``GET /v1/stats``, ``GET /healthz``, ``GET /docs``, and the page at ``/``.
 
-Request flow: the limits middleware admits the request (size, concurrency), the audio is read and
-decoded in a worker thread (decoding is CPU work and must not block the event loop), then the
-model's micro-batcher scores it together with whatever other requests arrived meanwhile.
+Request flow: the limits middleware admits the request (size, upload time, concurrency) and reads
+its body, the audio is decoded in a worker thread (decoding is CPU work and must not block the event
+loop), then the model's micro-batcher scores it together with whatever other requests arrived meanwhile.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from audiosift.inference.engine import top_k_predictions
 from audiosift.server.config import ServerConfig
 from audiosift.server.docs import install_docs
 from audiosift.server.errors import ApiError, install_error_handlers
-from audiosift.server.limits import LimitStats, RequestLimits
+from audiosift.server.limits import LimitStats, RequestLimits, UploadLimits
 from audiosift.server.models import CLASSIFIER, ZERO_SHOT, ServedModel, ZeroShotItem, load_models, serve_models
 from audiosift.server.uploads import parse_labels, parse_templates, prepare_audio, read_request_audio, text_values
 
@@ -117,9 +117,10 @@ def create_app(config: ServerConfig | None = None, models: Mapping[str, object] 
     app = FastAPI(title="audiosift", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="Classify audio with pre-trained models. The web page is at `/`.")
     app.state.audiosift = state
-    app.add_middleware(RequestLimits, max_body_bytes=config.max_upload_bytes,
-                       max_concurrent=config.max_concurrent_requests, retry_after_s=config.retry_after_s,
-                       stats=state.limit_stats)
+    app.add_middleware(RequestLimits, stats=state.limit_stats, limits=UploadLimits(
+        max_body_bytes=config.max_upload_bytes, max_concurrent=config.max_concurrent_requests,
+        max_uploads=config.max_pending_uploads, timeout_s=config.upload_timeout_s,
+        idle_timeout_s=config.upload_idle_timeout_s, retry_after_s=config.retry_after_s))
     install_error_handlers(app)
     install_docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_FOLDER)), name="static")

@@ -21,6 +21,18 @@ MIB = 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 20 * MIB
 DEFAULT_MAX_AUDIO_SECONDS = 60.0
 DEFAULT_MAX_CONCURRENT_REQUESTS = 16
+# A request body must arrive within DEFAULT_UPLOAD_TIMEOUT_S in all (20 MiB in 60 s is 2.8 Mbit/s, a
+# slow mobile uplink) and never pause longer than DEFAULT_UPLOAD_IDLE_TIMEOUT_S: a client that stalls
+# is answered 400/408 and cut off instead of holding a connection and its buffer for ever.
+DEFAULT_UPLOAD_TIMEOUT_S = 60.0
+DEFAULT_UPLOAD_IDLE_TIMEOUT_S = 10.0
+# Bodies being received at once (each buffered up to max_upload_bytes: 64 x 20 MiB = 1.25 GiB at worst).
+# They hold no inference slot: 4x DEFAULT_MAX_CONCURRENT_REQUESTS, so uploads keep the workers fed.
+DEFAULT_MAX_PENDING_UPLOADS = 64
+# Zero-shot prompt embeddings kept in memory per model (least recently used go first): a full request
+# is 100 labels x 10 templates = 1000 prompts, so 4096 holds four such label sets; at CLAP's 512
+# float32 dimensions that is 8 MiB.
+DEFAULT_MAX_CACHED_PROMPTS = 4096
 DEFAULT_BATCH_WAIT_MS = 5.0
 DEFAULT_MAX_BATCH_SIZE = 8
 # Zero-shot requests: how many candidate labels and templates one request may send, and how long
@@ -49,6 +61,10 @@ class ServerConfig:
     batch_wait_ms: float = DEFAULT_BATCH_WAIT_MS
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     retry_after_s: int = 1  # what a client told "busy" (503) should wait before trying again
+    upload_timeout_s: float = DEFAULT_UPLOAD_TIMEOUT_S
+    upload_idle_timeout_s: float = DEFAULT_UPLOAD_IDLE_TIMEOUT_S
+    max_pending_uploads: int = DEFAULT_MAX_PENDING_UPLOADS
+    max_cached_prompts: int = DEFAULT_MAX_CACHED_PROMPTS
     device: str = "auto"
     dtype: str = "float32"
     skip_unavailable: bool = False  # skip models that fail to load (used for the default set)
@@ -70,6 +86,10 @@ class ServerConfig:
         _check_positive("max_concurrent_requests", self.max_concurrent_requests, int)
         _check_positive("max_batch_size", self.max_batch_size, int)
         _check_positive("retry_after_s", self.retry_after_s, int)
+        _check_positive("upload_timeout_s", self.upload_timeout_s, (int, float))
+        _check_positive("upload_idle_timeout_s", self.upload_idle_timeout_s, (int, float))
+        _check_positive("max_pending_uploads", self.max_pending_uploads, int)
+        _check_positive("max_cached_prompts", self.max_cached_prompts, int)
         if not isinstance(self.batch_wait_ms, (int, float)) or self.batch_wait_ms < 0:
             raise ValueError(f"batch_wait_ms must be a number >= 0, got {self.batch_wait_ms!r}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
@@ -84,11 +104,13 @@ class ServerConfig:
             "max_audio_seconds": self.max_audio_seconds,
             "max_concurrent_requests": self.max_concurrent_requests,
             "max_zero_shot_labels": MAX_ZERO_SHOT_LABELS,
+            "upload_timeout_s": self.upload_timeout_s,
+            "upload_idle_timeout_s": self.upload_idle_timeout_s,
         }
 
 
 def _check_positive(name: str, value, kinds) -> None:
-    if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:  # `not >` refuses NaN too
         raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 

@@ -1,12 +1,16 @@
 """Every error the API returns is JSON: ``{"error": "<message>", "status": <code>}``.
 
 Which code for which cause:
+- 400: the body is shorter than its ``Content-Length`` (it stopped arriving); a malformed multipart body.
 - 404: the model name is not one this server serves; unknown paths.
-- 413: the request body is over the upload limit, or the audio is longer than the duration limit.
-- 415: the body could not be decoded as audio (not audio, truncated, unknown codec).
+- 408: the body did not arrive within the upload timeout (a slow or stalled client).
+- 413: the request body is over the upload limit, or the audio is longer than the duration limit
+  (counted while it is decoded, whatever the container claims).
+- 415: the body could not be decoded as audio (not audio, truncated, unknown codec); ``error`` is a
+  short sentence for people, ``detail`` the decoder's own words.
 - 422: bad parameters (top_k, labels, templates), no audio sent, empty/too-short/NaN audio, a model
   of the wrong kind for the endpoint.
-- 503 with ``Retry-After``: the server is at its limit of concurrent requests; try again shortly.
+- 503 with ``Retry-After``: the server is at its limit of concurrent requests or uploads.
 - 500: a bug; the message says so, the details go to the server's log, and the server goes on.
 """
 
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from audiosift.errors import AudioDecodeError, AudiosiftError, InvalidAudioError
+from audiosift.errors import AudioDecodeError, AudiosiftError, AudioTooLongError, InvalidAudioError
 
 logger = logging.getLogger("audiosift.server")
 
@@ -29,8 +33,12 @@ class ApiError(Exception):
         self.headers = headers
 
 
-class AudioTooLongError(AudiosiftError):
-    """The audio is longer than the server accepts."""
+class UploadDecodeError(AudioDecodeError):
+    """An upload the server could not decode: a friendly message, and the decoder's words in ``detail``."""
+
+    def __init__(self, message: str, detail: str):
+        super().__init__(message)
+        self.detail = detail
 
 
 def status_of(error: AudiosiftError) -> int:
@@ -43,8 +51,11 @@ def status_of(error: AudiosiftError) -> int:
     return 422
 
 
-def error_body(status: int, message: str) -> dict:
-    return {"error": message, "status": status}
+def error_body(status: int, message: str, detail: str | None = None) -> dict:
+    body = {"error": message, "status": status}
+    if detail:
+        body["detail"] = detail
+    return body
 
 
 def install_error_handlers(app) -> None:
@@ -59,7 +70,7 @@ def install_error_handlers(app) -> None:
     @app.exception_handler(AudiosiftError)
     async def audiosift_error(_request, error: AudiosiftError):
         status = status_of(error)
-        return JSONResponse(error_body(status, str(error)), status)
+        return JSONResponse(error_body(status, str(error), getattr(error, "detail", None)), status)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request, error: RequestValidationError):

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class ServedModel:
     def __init__(self, name: str, model, config: ServerConfig):
         self.name = name
         self.model = model
-        self.kind = ZERO_SHOT if is_zero_shot(model) else CLASSIFIER
+        self.kind = ZERO_SHOT if model.takes_labels else CLASSIFIER
         run = self._run_zero_shot if self.kind == ZERO_SHOT else self._run_classifier
         self.batcher = MicroBatcher(run, max_batch_size=config.max_batch_size,
                                     max_wait_s=config.batch_wait_ms / 1000.0, name=name)
@@ -49,42 +50,32 @@ class ServedModel:
 
     @property
     def labels(self) -> list[str] | None:
-        return None if self.kind == ZERO_SHOT else self.model.labels
+        return self.model.labels
 
     def describe(self) -> dict:
         return {
             "name": self.name,
             "kind": self.kind,
-            "model_id": self.model.model_id,
+            "model_id": public_model_id(self.model.model_id),
             "labels": self.labels,
             "sampling_rate": self.sampling_rate,
             "window_seconds": self.model.window_seconds,
         }
 
     def _run_classifier(self, _key, waveforms: list[np.ndarray]) -> np.ndarray:
-        return self.model.scores(waveforms, self.batcher.max_batch_size)
+        return self.model.scores(waveforms, batch_size=self.batcher.max_batch_size)
 
     def _run_zero_shot(self, _key, items: list[ZeroShotItem]) -> list[np.ndarray]:
-        from audiosift.inference.zero_shot import softmax_scores
-
-        audio = self.model.embed_audio([item.waveform for item in items], sampling_rate=self.sampling_rate,
-                                       batch_size=self.batcher.max_batch_size)
+        # One audio-tower pass for the whole batch, whatever each request's labels.
+        outputs = self.model.outputs([item.waveform for item in items], self.batcher.max_batch_size)
         rows = []
-        for embedding, item in zip(audio, items):
-            text = self.model.label_embeddings(list(item.labels), item.templates)
-            rows.append(softmax_scores(embedding[None, :], text, self.model.towers.logit_scale)[0])
+        for output, item in zip(outputs, items):
+            label_set = self.model.label_set(list(item.labels), item.templates)
+            rows.append(self.model.scores_from_outputs(output[None, :], label_set)[0])
         return rows
 
     def close(self) -> None:
         self.batcher.close()
-
-
-def is_zero_shot(model) -> bool:
-    try:
-        from audiosift.inference.zero_shot import ZeroShotClassifier
-    except ImportError:  # no zero-shot support installed: nothing can be a zero-shot model
-        return False
-    return isinstance(model, ZeroShotClassifier)
 
 
 def load_models(config: ServerConfig) -> dict[str, object]:
@@ -110,4 +101,20 @@ def load_models(config: ServerConfig) -> dict[str, object]:
 
 
 def serve_models(models: Mapping[str, object], config: ServerConfig) -> dict[str, ServedModel]:
+    for model in models.values():
+        cache = getattr(model, "text_cache", None)  # zero-shot prompt embeddings: bounded on a server
+        if cache is not None and hasattr(cache, "resize"):
+            cache.resize(config.max_cached_prompts)
     return {name: ServedModel(name, model, config) for name, model in models.items()}
+
+
+def public_model_id(model_id: str) -> str:
+    """What clients see of a model's id: a hub id or builtin name as is, a local folder by its name only
+    (a server must not tell clients where things are on its disk)."""
+    text = str(model_id)
+    path = Path(text).expanduser()
+    if "\\" in text:  # a Windows path
+        return PureWindowsPath(text).name or "local-model"
+    if path.is_absolute() or text.startswith((".", "~")) or path.exists():
+        return path.name or "local-model"
+    return text

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import PurePath
 
 import numpy as np
 
+from audiosift.errors import AudioDecodeError, AudiosiftError, AudioTooLongError
 from audiosift.server.config import MAX_LABEL_CHARS, MAX_TEMPLATES, MAX_ZERO_SHOT_LABELS
-from audiosift.server.errors import ApiError, AudioTooLongError
+from audiosift.server.errors import ApiError, UploadDecodeError
 from audiosift.server.limits import probe_seconds
+
+logger = logging.getLogger("audiosift.server")
 
 # A declared duration this far over the limit is refused before decoding; nearer the limit the
 # exact decoded length decides (headers and packet timestamps can be off by a frame or two).
@@ -51,21 +55,49 @@ def _checked(upload: Upload) -> Upload:
 
 
 def prepare_audio(model, upload: Upload, max_seconds: float) -> np.ndarray:
-    """Decode for ``model`` (in a worker thread: decoding is CPU work), refusing over-long clips."""
+    """Decode for ``model`` (in a worker thread: decoding is CPU work), refusing over-long clips.
+
+    The probe refuses a clip whose header or timestamps say it is long, before decoding; the decoder
+    stops as soon as it has decoded more than ``max_seconds``, whatever the container claimed. Any
+    failure to decode is the upload's fault (415), never a 500.
+    """
     declared = probe_seconds(upload.data)
     if declared is not None and declared > max_seconds + PROBE_SLACK_SECONDS:
-        raise AudioTooLongError(_too_long(declared, max_seconds))
-    # As a dict, the decoder's messages name the upload ("notes.wav: could not decode audio ...").
-    waveform = model.prepare({"bytes": upload.data, "path": upload.name})
-    seconds = len(waveform) / model.sampling_rate
-    if seconds > max_seconds:
-        raise AudioTooLongError(_too_long(seconds, max_seconds))
+        raise AudioTooLongError(_too_long(f"{declared:.1f} s", max_seconds))
+    try:
+        waveform = _decode(model, upload, max_seconds)
+    except AudioTooLongError as error:  # said in the server's words; the decoder's go to "detail"
+        claimed = f"{declared:.1f} s" if declared is not None and declared > max_seconds else None
+        too_long = AudioTooLongError(_too_long(claimed or f"more than {max_seconds:g} s", max_seconds))
+        too_long.detail = str(error)
+        raise too_long from error
+    except AudioDecodeError as error:
+        raise UploadDecodeError(_unreadable(upload.name), str(error)) from error
+    except AudiosiftError:
+        raise  # empty, NaN or too short for the model: its message says so (422)
+    except Exception as error:  # noqa: BLE001 - a decoder crashing on a hostile file is still a bad upload
+        logger.warning("decoding %s failed with %s: %s", upload.name, type(error).__name__, error)
+        raise UploadDecodeError(_unreadable(upload.name), f"{type(error).__name__}: {error}") from error
     return waveform
 
 
-def _too_long(seconds: float, max_seconds: float) -> str:
-    return (f"the audio is {seconds:.1f} s long; this server accepts clips of at most {max_seconds:g} s: "
+def _decode(model, upload: Upload, max_seconds: float) -> np.ndarray:
+    from audiosift.audio.decode import load_audio
+
+    # As dicts, the decoder's messages name the upload ("notes.wav: could not decode audio ...").
+    waveform = load_audio({"bytes": upload.data, "path": upload.name}, model.sampling_rate,
+                          max_seconds=max_seconds)
+    return model.prepare({"array": waveform, "sampling_rate": model.sampling_rate, "path": upload.name})
+
+
+def _too_long(length: str, max_seconds: float) -> str:
+    return (f"the audio is {length} long; this server accepts clips of at most {max_seconds:g} s: "
             f"trim it, or classify long recordings with the `audiosift classify` command")
+
+
+def _unreadable(name: str) -> str:
+    return (f"{name}: could not decode audio: it is not an audio file, is cut short, or uses a codec this "
+            f"server cannot decode (wav, flac, ogg, mp3, webm/opus and m4a work)")
 
 
 def text_values(form, query_values: list[str], name: str) -> list[str]:

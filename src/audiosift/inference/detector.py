@@ -1,0 +1,137 @@
+"""Streaming detection over a frame model: wake words (and any :class:`FrameStreamBackend` that
+declares a threshold), audio in chunks of any size, events out as soon as they fire.
+
+A label fires on the first frame whose score is above its threshold (the strict ``>`` that
+microWakeWord's own ``process_streaming`` uses; openWakeWord's float scores never sit exactly on a
+threshold). It then stays quiet until its score has fallen back to the threshold or below and
+``refractory_s`` has passed since the event, so one utterance gives one event however long its
+scores stay high. Labels are independent.
+
+An event ends where the firing frame ends (the audio the model had heard) and starts one model
+window (``window_seconds``) earlier, clamped at the stream's start: the wake word lies inside.
+Times count from the first sample pushed since the last :meth:`WakeWordDetector.reset`.
+Scores depend only on the frames, which the backend makes chunk-size invariant, so the events do too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from audiosift.errors import UsageError
+from audiosift.inference.events import Event
+from audiosift.models.base import FrameStreamBackend
+
+DEFAULT_REFRACTORY_S = 1.0  # a second wake word within a second of the first is the same utterance
+
+
+@dataclass(frozen=True)
+class FrameScores:
+    """The frames one call completed: ``times`` (n,) frame end times in seconds, ``scores`` (n, labels)."""
+
+    labels: list[str]
+    times: np.ndarray
+    scores: np.ndarray
+
+
+def frame_backend(model) -> FrameStreamBackend:
+    """The frame backend of a backend or of a loaded classifier (``audiosift.load``)."""
+    backend = getattr(model, "backend", model)
+    if not isinstance(backend, FrameStreamBackend):
+        raise UsageError(f"a detector needs a streaming frame model (a wake-word model such as the "
+                         f"'wake-word' preset), got {type(backend).__name__}")
+    return backend
+
+
+def _thresholds(backend: FrameStreamBackend, labels: list[str], threshold) -> np.ndarray:
+    """One threshold per watched label: the caller's number or {label: number}, else the backend's
+    per-label ``thresholds`` (microWakeWord's cutoffs), else its ``default_threshold``."""
+    per_label = dict(getattr(backend, "thresholds", None) or {})
+    if isinstance(threshold, dict):
+        unknown = sorted(set(threshold) - set(labels))
+        if unknown:
+            raise UsageError(f"thresholds given for labels the detector does not watch: {', '.join(unknown)}")
+        per_label.update(threshold)
+    elif threshold is not None:
+        per_label = {label: threshold for label in labels}
+    values = []
+    for label in labels:
+        value = per_label.get(label, backend.default_threshold)
+        if value is None:
+            raise UsageError(f"{backend.model_id!r} declares no threshold for {label!r}: pass threshold=")
+        if not 0.0 <= float(value) <= 1.0:
+            raise UsageError(f"a threshold must lie in [0, 1], got {value!r} for {label!r}")
+        values.append(float(value))
+    return np.asarray(values)
+
+
+class WakeWordDetector:
+    """``detector(chunk) -> [Event]`` over a stream; ``flush()`` at its end; ``reset()`` for a new one.
+
+    ``labels`` picks the words to watch (default: all the model's); ``threshold`` is one number or
+    ``{label: number}``; ``return_scores=True`` makes calls return ``(events, FrameScores)``.
+    Chunks are mono float32 at the model's sampling rate (int16 arrays are taken as int16 audio).
+    """
+
+    def __init__(self, model, labels: list[str] | None = None, threshold: float | dict | None = None,
+                 refractory_s: float = DEFAULT_REFRACTORY_S, return_scores: bool = False):
+        self.backend = frame_backend(model)
+        known = list(self.backend.labels)
+        self.labels = list(labels) if labels is not None else known
+        missing = [label for label in self.labels if label not in known]
+        if missing or not self.labels:
+            raise UsageError(f"labels must be some of the model's: {', '.join(known)}; got {self.labels!r}")
+        if refractory_s < 0:
+            raise UsageError(f"refractory_s must be >= 0, got {refractory_s!r}")
+        self.columns = np.asarray([known.index(label) for label in self.labels])
+        self.thresholds = _thresholds(self.backend, self.labels, threshold)
+        self.refractory_s = float(refractory_s)
+        self.return_scores = return_scores
+        self._stream = self.backend.new_stream()
+        self.reset()
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.backend.sampling_rate
+
+    def reset(self) -> None:
+        """Start a new stream: model state, times and refractory periods all begin again."""
+        self._stream.reset()
+        self.frames = 0
+        self._armed = np.ones(len(self.labels), dtype=bool)
+        self._last_event = np.full(len(self.labels), -np.inf)
+
+    def __call__(self, chunk: np.ndarray):
+        return self._detect(self._stream.push(chunk))
+
+    def flush(self):
+        """Score what the model still holds (a last partial frame, if it scores one)."""
+        return self._detect(self._stream.flush())
+
+    def frame_end(self, index: int) -> float:
+        end = getattr(self.backend, "frame_end_seconds", None)
+        return float(end(index)) if end else (index + 1) * self.backend.frame_seconds
+
+    def _detect(self, rows: np.ndarray):
+        rows = np.asarray(rows, dtype=np.float32).reshape(-1, len(self.backend.labels))[:, self.columns]
+        times = np.asarray([self.frame_end(self.frames + i) for i in range(len(rows))], dtype=np.float64)
+        self.frames += len(rows)
+        events = []
+        window = float(self.backend.window_seconds or 0.0)
+        for time, scores in zip(times, rows):
+            above = scores > self.thresholds
+            fire = above & self._armed & (time - self._last_event >= self.refractory_s)
+            for column in np.flatnonzero(fire):
+                events.append(Event(self.labels[column], max(0.0, time - window), float(time), float(scores[column])))
+                self._last_event[column] = time
+            self._armed = ~above  # re-armed once a label's score is back at or below its threshold
+        if self.return_scores:
+            return events, FrameScores(list(self.labels), times, rows)
+        return events
+
+    def detect(self, waveform: np.ndarray) -> list[Event]:
+        """Every event in one whole recording (the detector is reset first, and left at its end)."""
+        self.reset()
+        results = [self(waveform), self.flush()]
+        return [event for result in results for event in (result[0] if self.return_scores else result)]

