@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: espeak-ng/flite/sox/ffmpeg make test audio (flite: a second voice for wake words), libportaudio2 backs the microphone,
+# Debian packages: espeak-ng/flite/sox/ffmpeg make test audio (flite: a second synthesizer's voices,
+# for the wake-word tests), libportaudio2 backs the microphone,
 # chromium runs the browser tests (Playwright drives it; it never downloads a browser).
 SYSTEM_PACKAGES="espeak-ng flite sox libsox-fmt-all ffmpeg libportaudio2 chromium"
 missing=""

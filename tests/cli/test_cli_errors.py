@@ -73,6 +73,9 @@ def test_output_onto_an_input_is_refused_and_the_input_kept(clip, tmp_path, cli_
     cli_error(["classify", "-f", "json", "-o", link, clip], "is the input")
     cli_error(["classify", "-o", clip, tmp_path], "is the input")  # the input found inside a folder
     cli_error(["zero-shot", "-l", "dog", "-o", clip, clip], "is the input")
+    cli_error(["classify", "--window", "0.5", "-o", clip, clip], "is the input")
+    cli_error(["embed", "-o", tmp_path / "emb.npy", clip, tmp_path / "emb.paths.txt"], "is the input")
+    cli_error(["evaluate", "-d", tmp_path, "-o", clip], "is a file")
     assert clip.read_bytes() == before
 
 
@@ -135,17 +138,18 @@ def test_interrupted_json_keeps_the_earlier_file(clip, tmp_path, ast_model, caps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.wav", "results.json"]  # no temporary left
 
 
-def test_interrupted_windowed_json_keeps_the_earlier_file(clip, tmp_path, ast_model, monkeypatch):
-    out = tmp_path / "windows.json"
-    out.write_text("[]\n")
+@pytest.mark.parametrize("fmt", ["json", "audacity"])
+def test_interrupted_windowed_output_keeps_the_earlier_file(clip, tmp_path, ast_model, monkeypatch, fmt):
+    out = tmp_path / "windows.txt"
+    out.write_text("earlier\n")
 
     def interrupted(*args):
         raise KeyboardInterrupt
 
     monkeypatch.setattr("audiosift.cli.windowed._file_records", interrupted)
-    assert main(["classify", "-m", str(ast_model), "--window", "0.5", "-f", "json", "-o", str(out), str(clip)]) == 130
-    assert out.read_text() == "[]\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.wav", "windows.json"]
+    assert main(["classify", "-m", str(ast_model), "--window", "0.5", "-f", fmt, "-o", str(out), str(clip)]) == 130
+    assert out.read_text() == "earlier\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.wav", "windows.txt"]
 
 
 def test_a_bug_is_one_line_and_the_traceback_only_on_request(clip, ast_model, capsys, monkeypatch):

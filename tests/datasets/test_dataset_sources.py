@@ -273,3 +273,11 @@ def test_table_with_a_column_of_file_paths(tmp_path, fixture_datasets):
     examples = list(open_dataset(tmp_path / "meta.parquet", audio_column="file", label_column="category"))
     assert [e.audio for e in examples] == files  # resolved against the table's folder
     assert decode(examples[0].audio)[1] == 44100 and examples[0].label == files[0].parent.name
+
+
+def test_a_table_row_whose_file_went_away_is_a_dataset_error(tmp_path):
+    from audiosift.datasets.references import TableRow, resolve
+    from audiosift.errors import AudiosiftError
+
+    with pytest.raises(AudiosiftError, match="cannot read row 3 .*went away"):
+        resolve(TableRow(str(tmp_path / "gone.arrow"), 3, "audio"))

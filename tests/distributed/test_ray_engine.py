@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import tempfile
 import time
@@ -127,3 +128,73 @@ def test_ray_engine_needs_a_model_name(tmp_path, fixture_datasets, ast_model):
     with pytest.raises(ValueError, match="name or path"):
         evaluate(audiosift.load(str(ast_model)), str(fixture_datasets["speech_commands"].folder), tmp_path,
                  engine="ray", allow_unmapped=True)
+
+
+def _same_records(got, expected):
+    assert set(got) == set(expected)
+    for example_id, record in expected.items():
+        assert {k: got[example_id].get(k) for k in ("label", "index", "path", "unmapped", "key")} == \
+            {k: record.get(k) for k in ("label", "index", "path", "unmapped", "key")}
+        if "predictions" in record:
+            assert [p["label"] for p in got[example_id]["predictions"]] == [p["label"] for p in record["predictions"]]
+            np.testing.assert_allclose([p["score"] for p in got[example_id]["predictions"]],
+                                       [p["score"] for p in record["predictions"]], atol=1e-5)
+
+
+def test_one_actor_pool_and_model_load_per_job_and_the_driver_reads_no_audio(tmp_path, fixture_datasets,
+                                                                            ast_model, local_ray, monkeypatch):
+    from audiosift.datasets.references import TableRow
+    from audiosift.datasets.sources import Example
+    from audiosift.distributed import ray_engine
+
+    parquet = str(fixture_datasets["speech_commands"].parquet)
+    sent, pools, real_map, real_init = [], [], ray_engine.ActorPool.map, ray_engine.ActorPool.__init__
+
+    def counting_init(self, *args, **kwargs):
+        pools.append(self)
+        real_init(self, *args, **kwargs)
+
+    def recording_map(self, method, batches):
+        return real_map(self, method, (sent.append(batch) or batch for batch in batches))
+
+    def no_audio_here(self):
+        raise AssertionError(f"the driver read the audio of {self.id}")
+
+    monkeypatch.setattr(ray_engine.ActorPool, "__init__", counting_init)
+    monkeypatch.setattr(ray_engine.ActorPool, "map", recording_map)
+    monkeypatch.setattr(Example, "audio_input", no_audio_here)  # the driver only: workers import their own
+    result = evaluate(str(ast_model), parquet, tmp_path / "ray", engine="ray", batch_size=1, allow_unmapped=True)
+    assert result.metrics["scored"] == 6 and result.metrics["failures"] == 0
+    assert len(sent) == 6 and len(pools) == 1  # six batches, one pool for the whole job
+    assert result.metrics["ray"] == {"actors": 1, "model_loads": 1}  # the model loaded once, not per batch
+    examples = [example for batch in sent for _, example in batch]
+    assert all(isinstance(e.audio, TableRow) for e in examples)  # references, never bytes
+    assert max(len(pickle.dumps(batch)) for batch in sent) < 2000
+
+
+def test_a_ray_run_stopped_half_way_resumes_to_the_local_engines_outputs(tmp_path, fixture_datasets, ast_model,
+                                                                        local_ray):
+    from audiosift.datasets import open_dataset
+
+    parquet = str(fixture_datasets["speech_commands"].parquet)  # rows 0-5 classified, 6-9 unmapped
+    common = dict(allow_unmapped=True, batch_size=1)
+    local = evaluate(str(ast_model), parquet, tmp_path / "local", **common)
+    opened = open_dataset(parquet)
+    examples = list(opened.examples)
+
+    def stopped():
+        yield from examples[:7]
+        raise KeyboardInterrupt
+
+    opened.examples = stopped()
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(str(ast_model), opened, tmp_path / "ray", engine="ray", **common)
+    lines = (tmp_path / "ray" / "predictions.jsonl").read_text().splitlines()
+    written, classified = len(lines), sum('"predictions"' in line for line in lines)
+    assert 4 <= classified < 6 and written < 10  # streamed into the store as they came, not at the end
+    resumed = evaluate(str(ast_model), parquet, tmp_path / "ray", engine="ray", **common)
+    assert resumed.metrics["reused_from_earlier_runs"] == written
+    assert resumed.metrics["processed_this_run"] == 6 - classified
+    _same_records(records_by_id(tmp_path / "ray"), records_by_id(tmp_path / "local"))
+    for key in ("n", "scored", "failures", "unmapped", "accuracy", "top5_accuracy", "macro_f1", "per_class"):
+        assert resumed.metrics[key] == local.metrics[key], key

@@ -183,3 +183,16 @@ def test_labels_of_a_stream_are_checked_as_they_come(tmp_path, fixture_datasets,
     assert result.metrics["unmapped"] == 6 and result.metrics["accuracy"] is None
     with pytest.raises(DatasetError, match="label names up front"):
         evaluate(str(clap_model), parquet, tmp_path / "zs", label_column="language", streaming=True)
+
+
+def test_bad_options_are_usage_errors_naming_the_option(tmp_path):
+    from audiosift.datasets import DatasetOptions
+    from audiosift.errors import UsageError
+    from audiosift.evaluation import EvaluationOptions
+
+    with pytest.raises(UsageError, match="batch_size must be a positive integer, got 0"):
+        EvaluationOptions(output=str(tmp_path), batch_size=0)
+    with pytest.raises(UsageError, match="ray_address / ray_actors"):
+        EvaluationOptions(output=str(tmp_path), ray_actors=2)
+    with pytest.raises(UsageError, match="limit must be a positive integer"):
+        DatasetOptions(limit=-1)

@@ -20,6 +20,11 @@ def by_id(folder):
     return {r["id"]: r for r in records(folder)}
 
 
+def same_predictions(a, b):  # batch composition changes scores in the last float digits
+    return [p["label"] for p in a] == [p["label"] for p in b] and \
+        all(abs(x["score"] - y["score"]) < 1e-5 for x, y in zip(a, b))
+
+
 @pytest.fixture
 def clips(tmp_path, fixture_datasets):
     """A private copy of the speech_commands class folders (tests change files in it)."""
@@ -59,7 +64,8 @@ def test_replaced_audio_at_the_same_path_is_run_again(tmp_path, clips, ast_model
     assert second.metrics["processed_this_run"] == 1 and second.metrics["n"] == first.metrics["n"] == 10
     after = by_id(tmp_path / "run")["yes/0000_nohash_0.wav"]
     assert after["key"] != before["key"]
-    assert after["predictions"] == by_id(tmp_path / "run")["no/0000_nohash_0.wav"]["predictions"]
+    assert same_predictions(after["predictions"], by_id(tmp_path / "run")["no/0000_nohash_0.wav"]["predictions"])
+    assert not same_predictions(after["predictions"], before["predictions"])
     assert len(records(tmp_path / "run")) == 10
 
 
@@ -91,7 +97,7 @@ def test_a_table_row_pointing_at_a_moved_file_is_run_again(tmp_path, clips, ast_
     assert result.metrics["processed_this_run"] == 1
     record = by_id(tmp_path / "run")["0"]
     assert record["path"] == str(moved)
-    assert record["predictions"] == by_id(tmp_path / "run")[str(len(files) - 1)]["predictions"]
+    assert same_predictions(record["predictions"], by_id(tmp_path / "run")[str(len(files) - 1)]["predictions"])
 
 
 def test_metrics_count_the_latest_record_once_despite_stale_duplicates(tmp_path, clips, ast_model):

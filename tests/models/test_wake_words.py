@@ -58,7 +58,8 @@ def test_openwakeword_matches_its_reference_frame_by_frame(oww, audio, oww_score
     rows = [list(reference.predict(samples[i: i + 1280]).values()) for i in range(0, len(samples) - 1279, 1280)]
     expected = np.asarray(rows, dtype=np.float32)
     assert oww_scores.shape == expected.shape == (len(audio) // 1280, 5)
-    np.testing.assert_allclose(oww_scores[FIRST_COMPARABLE_FRAME:], expected[FIRST_COMPARABLE_FRAME:], atol=1e-4, rtol=0)
+    comparable = slice(FIRST_COMPARABLE_FRAME, None)
+    np.testing.assert_allclose(oww_scores[comparable], expected[comparable], atol=1e-4, rtol=0)
     assert not oww_scores[:STARTUP_FRAMES].any() and not expected[:STARTUP_FRAMES].any()
     # Not a vacuous match: the words spoken score high, and where the reference does.
     best = oww_scores.max(axis=0)
@@ -127,6 +128,13 @@ def test_frame_facts(oww, mww, oww_scores, mww_scores, audio):
     assert len(mww_scores) == (len(audio) - 800) // 480 + 1
     assert mww.frame_end_seconds(0) == pytest.approx(0.05) and oww.frame_end_seconds(0) == pytest.approx(0.08)
     assert oww.threads.get() == 1
+
+
+def test_threads_rebuild_the_runtimes(audio, oww_scores):
+    backend = OpenWakeWordBackend()
+    backend.threads.set(2)
+    assert backend.threads.get() == 2 and backend.melspectrogram is not None
+    np.testing.assert_allclose(backend.frame_scores(audio), oww_scores, atol=1e-5, rtol=0)
 
 
 def test_clip_scoring_pools_the_best_frame(oww, audio, oww_scores):

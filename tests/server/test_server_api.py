@@ -196,3 +196,60 @@ def test_models_are_loaded_from_the_config_by_name(ast_model, audio_dir):
             assert post_file(test_client, "/v1/classify?model=mine", audio_dir / "yes.wav").status_code == 200
     finally:
         app.state.audiosift.close()
+
+
+def test_models_show_no_server_paths(client, ast_model, clap_model):
+    reply = client.get("/v1/models")
+    by_name = {m["name"]: m for m in reply.json()["models"]}
+    # Loaded from folders: shown by the folder's name only, never where it lies on the server's disk.
+    assert by_name["kw"]["model_id"] == ast_model.name and by_name["sounds"]["model_id"] == clap_model.name
+    for folder in (ast_model, clap_model):
+        assert str(folder.parent) not in reply.text
+    assert by_name["speech"]["model_id"] == "builtin:silero-vad"  # not a path: shown as is
+
+
+def test_undecodable_uploads_get_a_short_message_and_the_decoder_detail(client, audio_dir, tmp_path):
+    webm = (audio_dir / "yes.webm").read_bytes()
+    cut = tmp_path / "cut.webm"
+    cut.write_bytes(webm[:40])  # a header cut short: FFmpeg's own words are "[Errno ...] ..."
+    garbage = tmp_path / "noise.mp3"
+    garbage.write_bytes(bytes(range(256)) * 64)
+    for path in (cut, garbage):
+        response = post_file(client, "/v1/classify?model=kw", path)
+        assert_error(response, 415, f"{path.name}: could not decode audio", "wav, flac")
+        body = response.json()
+        assert "Errno" not in body["error"] and body["detail"], body  # the page shows "error" only
+
+
+class CrashingDecoder:
+    """A classifier whose decoding dies with an error audiosift did not foresee (a decoder bug, say)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def prepare(self, audio, sampling_rate=None):
+        raise IndexError("list index out of range")
+
+
+def test_an_unforeseen_decoding_failure_is_415_not_500(speech_clf, audio_dir):
+    with app_for({"speech": CrashingDecoder(speech_clf)}) as app, TestClient(app) as test_client:
+        response = post_file(test_client, "/v1/classify", audio_dir / "yes.wav")
+    assert_error(response, 415, "yes.wav: could not decode audio")
+    assert response.json()["detail"] == "IndexError: list index out of range"
+
+
+def test_the_prompt_cache_of_a_served_zero_shot_model_is_bounded(sounds_clf, audio_dir):
+    from audiosift.inference.text_cache import DEFAULT_MAX_ENTRIES
+
+    labels = [f"sound number {i}" for i in range(7)]
+    try:
+        with app_for({"sounds": sounds_clf}, max_cached_prompts=3) as app, TestClient(app) as test_client:
+            response = post_file(test_client, "/v1/zero-shot", audio_dir / "yes.wav", labels=",".join(labels))
+            assert response.status_code == 200, response.text
+            assert sorted(p["label"] for p in response.json()["predictions"]) == sorted(labels)
+            assert sounds_clf.text_cache.max_entries == 3 and len(sounds_clf.text_cache) == 3
+    finally:
+        sounds_clf.text_cache.resize(DEFAULT_MAX_ENTRIES)  # the model is shared with other tests

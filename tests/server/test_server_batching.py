@@ -160,7 +160,9 @@ def test_zero_shot_requests_with_different_labels_share_the_audio_forward(sounds
 
 
 class BrokenOnLongClips:
-    """The keywords classifier, except that its forward fails on clips over 2 s (a stand-in for a model bug)."""
+    """The keywords classifier, except that its forward fails on clips over 1.5 s (a stand-in for a model bug).
+
+    (The model keeps at most 1.5 x its 1.3 s window of a clip: sentence.wav reaches it as 1.9 s.)"""
 
     def __init__(self, inner):
         self.inner = inner
@@ -169,7 +171,7 @@ class BrokenOnLongClips:
         return getattr(self.inner, name)
 
     def scores(self, waveforms, batch_size=None):
-        if any(len(w) > 2 * self.inner.sampling_rate for w in waveforms):
+        if any(len(w) > 1.5 * self.inner.sampling_rate for w in waveforms):
             raise RuntimeError("this model breaks on long clips")
         return self.inner.scores(waveforms, batch_size=batch_size)
 

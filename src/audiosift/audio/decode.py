@@ -163,6 +163,8 @@ def open_reader(source: AudioInput, sampling_rate: int | None = None, name: str 
         raise InvalidAudioError(
             f"an audio array needs its sampling rate: pass sampling_rate=... (got {describe(array)} without one)"
         )
+    if samples.shape[-1] == 0:  # said at opening, so a stream fails before any work starts
+        raise InvalidAudioError(f"{name}: audio is empty (0 samples); the recording may have failed")
     return ArrayReader(samples, checked_rate(sampling_rate, f"sampling_rate given for {name}"), _to_float32)
 
 
@@ -203,7 +205,7 @@ def _read_bounded(reader, name: str, max_seconds: float | None, too_long: TooLon
             count = block.shape[-1]
             if done + count > limit:
                 if too_long == "error":
-                    seen = f"longer than that (at least {(done + count) / reader.rate:.1f} s)"
+                    seen = f"more than {limit_s:g} s long (decoding stopped at the limit)"
                     raise _too_long(name, limit_s, max_seconds is None, seen)
                 take(_finite(block[:, : limit - done], name, done / reader.rate))
                 return limit, True
@@ -252,7 +254,8 @@ def _as_numpy(value: Any) -> np.ndarray | None:
         try:
             return tensor.numpy()
         except (TypeError, RuntimeError) as error:
-            raise InvalidAudioError(f"expected a real-valued audio tensor, got dtype {tensor.dtype}: {error}") from error
+            raise InvalidAudioError(f"expected a real-valued audio tensor, got dtype {tensor.dtype}: "
+                                    f"{error}") from error
     if isinstance(value, (list, tuple)) and value and isinstance(value[0], (int, float)):
         return np.asarray(value, dtype=np.float32)
     return None

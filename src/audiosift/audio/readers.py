@@ -48,7 +48,8 @@ def checked_rate(value: Any, what: str, error: type[AudiosiftError] = InvalidAud
         raise error(f"{what}: sampling rate {value!r} is not a whole number; {expected}")
     rate = int(value)
     if not MIN_RATE <= rate <= MAX_RATE:
-        hint = " (kHz given for Hz?)" if 0 < rate < MIN_RATE else ""
+        hint = (" (the header is likely corrupt)" if error is AudioDecodeError
+                else " (kHz given for Hz?)" if 0 < rate < MIN_RATE else "")
         raise error(f"{what}: sampling rate {rate} Hz is out of range{hint}; {expected}")
     return rate
 
@@ -125,7 +126,7 @@ class SoundfileReader:
         size, done = block_frames(size, self.channels), 0
         with decoder_errors(self.name), soundfile.SoundFile(file_like(self.source)) as handle:
             while True:
-                with decoder_errors(self.name, f" after {done / self.rate:.1f} s"):
+                with decoder_errors(self.name, f" after {done / self.rate:.1f} s" if done else ""):
                     block = handle.read(size, dtype="float32", always_2d=True)
                 if not len(block):
                     return

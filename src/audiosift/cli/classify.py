@@ -11,6 +11,7 @@ from audiosift.cli.output import FORMATS, RecordWriter, open_output
 from audiosift.cli.windowed import EVENT_FORMATS, add_window_arguments, run_windowed, wants_windows
 from audiosift.errors import UsageError
 from audiosift.inference.classifier import source_name
+from audiosift.models.registry import names_a_detector
 
 
 def register(subparsers) -> None:
@@ -29,7 +30,9 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     files = find_inputs(args)
-    if wants_windows(args):  # long recordings: windows, events, speech segments (cli/windowed.py)
+    # Long recordings (windows, events, speech segments) and wake-word models (detections with their
+    # times) are classified as streams: cli/windowed.py.
+    if wants_windows(args) or names_a_detector(args.model):
         return run_windowed(args, files)
     check_output_file(args.output, files)
     check_device(args)
@@ -47,7 +50,7 @@ def write_results(classifier, args, files, **classify_options) -> int:
                                                 **classify_options))
         first = next(results, None)  # a generator checks its options on the first step
     except ValueError as error:  # the library's own check of the options (UsageError included)
-        raise usage_error_for(args, error) from error
+        raise usage_error_for(args, classifier, error) from error
     failures = 0
     with open_output(args.output, args.format) as stream:
         writer = RecordWriter(stream, args.format)
@@ -58,10 +61,9 @@ def write_results(classifier, args, files, **classify_options) -> int:
     return 1 if failures else 0
 
 
-def usage_error_for(args, error: Exception) -> UsageError:
+def usage_error_for(args, classifier, error: Exception) -> UsageError:
     """The library's complaint about an option, in the CLI's words (flags, not parameters)."""
-    if "candidate_labels" in str(error) and getattr(args, "labels", None) is None \
-            and getattr(args, "labels_file", None) is None:
+    if not hasattr(args, "labels") and getattr(classifier, "takes_labels", "candidate_labels" in str(error)):
         return UsageError(f"{args.model!r} is a zero-shot model: it scores labels you give; use "
                           f"`audiosift zero-shot --model {args.model} --labels ...`")
     return UsageError(cli_wording(error))

@@ -49,9 +49,10 @@ def top_k_value(text: str) -> int | None:
 
 
 # Library parameter names -> the CLI flags a user types (messages from the library name the former).
-CLI_WORDS = [(r"pass candidate_labels=\[\.\.\.\]", "give --labels ..."), (r"candidate_labels=\[\.\.\.\]", "--labels ..."),
-             (r"\bcandidate_labels\b", "--labels"), (r"\bhypothesis_template\b", "--template"),
-             (r"\btop_k\b", "--top-k"), (r"\bbatch_size\b", "--batch-size"), (r"\bvad_threshold\b", "--vad-threshold"),
+CLI_WORDS = [(r"pass candidate_labels=\[\.\.\.\]", "give --labels ..."),
+             (r"candidate_labels=\[\.\.\.\]", "--labels ..."), (r"\bcandidate_labels\b", "--labels"),
+             (r"\bhypothesis_template\b", "--template"), (r"\btop_k\b", "--top-k"),
+             (r"\bbatch_size\b", "--batch-size"), (r"\bvad_threshold\b", "--vad-threshold"),
              (r"\bmin_speech_s\b", "--min-speech"), (r"\brefractory_s\b", "--refractory"),
              (r"\bwindow_s\b", "--window"), (r"\bhop_s\b", "--hop")]
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from audiosift.cli.common import add_model_arguments, check_device, cli_wording, positive_int
-from audiosift.errors import UsageError
+from audiosift.errors import OutputError, UsageError
 
 
 def register(subparsers) -> None:
@@ -63,6 +64,9 @@ def run_command(args) -> int:
 
     if args.engine == "local" and (args.ray_address or args.ray_actors != 1 or args.ray_gpus_per_actor):
         raise UsageError("--ray-address/--ray-actors/--ray-gpus-per-actor need --engine ray")
+    if Path(args.output).exists() and not Path(args.output).is_dir():
+        raise OutputError(f"--output {args.output} is a file; evaluate writes a folder of results there: "
+                          f"give a folder (it is created if missing)")
     if args.engine == "local":  # Ray actors may run where the GPUs are, not here
         check_device(args)
     try:

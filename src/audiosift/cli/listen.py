@@ -34,17 +34,17 @@ def register(subparsers) -> None:
     parser.add_argument("--labels", nargs="+", default=None, metavar="LABEL",
                         help="labels that may fire (default: all of the model's); for zero-shot models the "
                              "candidate labels (required). Commas also separate labels")
-    parser.add_argument("--threshold", "-t", type=probability, default=0.5,
-                        help="score at which a label fires (default: 0.5)")
+    parser.add_argument("--threshold", "-t", type=probability, default=None,
+                        help="score at which a label fires (default: 0.5; a wake-word model's own cutoffs)")
     parser.add_argument("--no-vad", dest="vad", action="store_false",
                         help="classify every window, not only those with speech")
     parser.add_argument("--window", type=seconds, default=None, metavar="SECONDS",
                         help="window length (default: the model's, 1 s for keywords)")
     parser.add_argument("--hop", type=seconds, default=None, metavar="SECONDS",
                         help="step between windows (default: the preset's, else half the window)")
-    parser.add_argument("--refractory", type=non_negative_seconds, default=0.5, metavar="SECONDS",
-                        help="a label heard again within this time of its last window is the same utterance "
-                             "(default: 0.5)")
+    parser.add_argument("--refractory", type=non_negative_seconds, default=None, metavar="SECONDS",
+                        help="a label heard again within this time of its last detection is the same utterance "
+                             "(default: 0.5; 1 for wake-word models)")
     parser.add_argument("--input", "-i", default=None, metavar="FILE",
                         help="read this file instead of the microphone")
     parser.add_argument("--realtime", action="store_true", help="with --input: pace the file to the wall clock")
@@ -56,8 +56,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from audiosift.inference.streaming import StreamingClassifier
-
     if args.realtime and not args.input:
         raise UsageError("--realtime paces a file: use it with --input FILE")
     if args.input and not os.path.isfile(args.input):
@@ -68,8 +66,7 @@ def run(args) -> int:
     check_device(args)
     classifier = load_from_args(args)
     try:
-        detector = StreamingClassifier(classifier, labels=labels, threshold=args.threshold, vad=args.vad,
-                                       window_s=args.window, hop_s=args.hop, refractory_s=args.refractory)
+        detector = make_detector(classifier, args, labels)
     except ValueError as error:
         raise UsageError(cli_wording(error)) from error
     emit = _printer(args.format)
@@ -80,10 +77,25 @@ def run(args) -> int:
         for event in detect_in_file(detector, args.input, realtime=args.realtime, chunk_s=CHUNK_SECONDS):
             emit(event)
             count += 1
-        print(f"audiosift listen: {count} detection(s); the model classified {detector.windows_classified} "
-              f"of {detector.windows_seen} windows", file=sys.stderr)
+        heard = (f"; the model classified {detector.windows_classified} of {detector.windows_seen} windows"
+                 if hasattr(detector, "windows_seen") else "")
+        print(f"audiosift listen: {count} detection(s){heard}", file=sys.stderr)
         return 0
     return listen_to_microphone(detector, microphone, emit)
+
+
+def make_detector(classifier, args, labels):
+    """A wake-word model streams its own frames (each family's thresholds, no VAD needed: it costs
+    ~1.5% of a core); any other classifier runs window by window behind the VAD."""
+    from audiosift.inference.detector import DEFAULT_REFRACTORY_S, WakeWordDetector, is_detector
+    from audiosift.inference.streaming import StreamingClassifier
+
+    if is_detector(classifier):
+        refractory = DEFAULT_REFRACTORY_S if args.refractory is None else args.refractory
+        return WakeWordDetector(classifier, labels=labels, threshold=args.threshold, refractory_s=refractory)
+    return StreamingClassifier(classifier, labels=labels, threshold=0.5 if args.threshold is None else args.threshold,
+                               vad=args.vad, window_s=args.window, hop_s=args.hop,
+                               refractory_s=0.5 if args.refractory is None else args.refractory)
 
 
 def split_labels(values: list[str] | None) -> list[str] | None:

@@ -83,7 +83,10 @@ def run_guarded(args) -> int:
             return 2
         raise
     except BrokenPipeError:  # e.g. `| head`: the reader has gone; nothing more to say
-        sys.stdout = open(os.devnull, "w")  # so the interpreter's final flush does not fail again
+        try:  # point stdout at /dev/null so the interpreter's final flush does not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # no real file descriptor (an in-process caller's stream)
+            pass
         return 141  # what a shell reports for a command stopped by SIGPIPE
     except OSError as error:  # a disk full or a file gone mid-run: the environment, not a bug
         return _fail(error, 2)

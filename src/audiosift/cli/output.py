@@ -3,9 +3,9 @@
 A record is ``{"path": ..., "predictions": [{"label", "score"}, ...]}`` or
 ``{"path": ..., "error": "<message>"}``; other keys (``start``/``end`` for windows) pass through.
 Records are written as they arrive (except ``json``, one array at the end), so a long job's output
-is usable while it runs. Whole-file outputs (``json``, and the files of :func:`atomic_path`) go to a
-temporary file beside the target that replaces it only once complete: an interrupted run leaves the
-earlier file as it was, never a truncated one.
+is usable while it runs. Whole-file outputs (``json``, a recording's label track or selection table,
+and the files of :func:`atomic_path`) go to a temporary file beside the target that replaces it only
+once complete: an interrupted run leaves the earlier file as it was, never a truncated one.
 """
 
 from __future__ import annotations
@@ -23,16 +23,18 @@ from audiosift.errors import OutputError, UsageError
 
 FORMATS = ("table", "json", "jsonl", "csv")
 CSV_FIELDS = ["path", "start", "end", "rank", "label", "score", "error"]
+# Written atomically: a json array, or a label track / selection table of one recording, is only whole at the end.
+WHOLE_FILE_FORMATS = ("json", "audacity", "raven")
 
 
 @contextmanager
 def open_output(path: str | None, fmt: str = "jsonl") -> Iterator[IO[str]]:
     """stdout for None or ``-``; else the file, written in place line by line (streamed formats) or
-    atomically (``json``, whose one array is only complete at the end)."""
+    atomically (:data:`WHOLE_FILE_FORMATS`)."""
     if path is None or path == "-":
         yield sys.stdout
         return
-    if fmt == "json":
+    if fmt in WHOLE_FILE_FORMATS:
         with atomic_path(path) as temporary, _open_text(temporary) as handle:
             yield handle
         return
@@ -70,7 +72,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 def _mode_for(target: Path) -> int:
     try:
-        return target.stat().st_mode & 0o7777
+        return target.stat().st_mode & 0o777
     except FileNotFoundError:
         umask = os.umask(0)  # the only way to read it; restored at once
         os.umask(umask)

@@ -51,7 +51,8 @@ def register(subparsers) -> None:
     limits.add_argument("--max-audio-seconds", type=float, default=DEFAULT_MAX_AUDIO_SECONDS,
                         help=f"longest clip accepted (default: {DEFAULT_MAX_AUDIO_SECONDS:g})")
     limits.add_argument("--max-concurrent", type=positive_int, default=DEFAULT_MAX_CONCURRENT_REQUESTS,
-                        help="inference requests in progress at once; more get 503 + Retry-After "
+                        help="requests decoding or running at once (an upload holds no slot until its body "
+                             "is in); more get 503 + Retry-After "
                              f"(default: {DEFAULT_MAX_CONCURRENT_REQUESTS})")
     limits.add_argument("--upload-timeout", type=float, default=DEFAULT_UPLOAD_TIMEOUT_S, metavar="SECONDS",
                         help="time a request body may take to arrive; slower ones get 408 "

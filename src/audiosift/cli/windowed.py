@@ -14,6 +14,7 @@ from pathlib import Path
 from audiosift.cli.common import check_device, check_output_file, cli_wording, load_from_args, refuse_input_as_output
 from audiosift.cli.output import RecordWriter, atomic_path, open_output
 from audiosift.errors import AudiosiftError, OutputError, UsageError
+from audiosift.inference.detector import is_detector
 from audiosift.inference.events import (EVENT_FORMATS, PER_FILE_FORMATS, Event, EventWriter, event_record,
                                         merge_windows, window_events)
 from audiosift.inference.vad import VadOptions
@@ -95,7 +96,9 @@ def run_windowed(args, files: list[Path], classifier=None, candidate_labels=None
         raise UsageError(f"{args.model!r} is a zero-shot model: it needs candidate "
                          f"labels (audiosift zero-shot --labels ...)")
     speech_only = args.speech_only if args.speech_only is not None else args.model in SPEECH_ONLY_PRESETS
-    windows = _checked_window_options(args, classifier) if classifier is not None and not speech_only else None
+    windows = None
+    if classifier is not None and not speech_only and not is_detector(classifier):
+        windows = _checked_window_options(args, classifier)
     rate = 16000 if classifier is None else classifier.sampling_rate
     failures = 0
     sink = _Sink(args, rate, per_file)
@@ -158,6 +161,11 @@ def _file_records(args, path: Path, classifier, windows, labels, template) -> It
 
             for segment in iter_speech_segments(path, vad_options(args), progress=progress):
                 yield Event("speech", segment.start, segment.end, segment.score)
+        elif is_detector(classifier):  # wake words: the detections, with their times
+            from audiosift.inference.detector import detect_in_recording
+
+            yield from detect_in_recording(classifier, path, labels=labels, threshold=getattr(args, "threshold", None),
+                                           progress=progress)
         elif windows is None:
             yield from _speech_only_records(args, path, classifier, progress)
         else:

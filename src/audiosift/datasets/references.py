@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiosift.errors import DatasetError
+
 _OPEN_TABLES: dict[str, Any] = {}  # Arrow files opened (memory-mapped) by this process, by file name
 _MAX_OPEN_TABLES = 64
 
@@ -39,8 +41,14 @@ def resolve(audio: Any) -> Any:
     """What ``audiosift.audio.load_audio`` reads: a table row becomes its ``{"path", "bytes"}`` dict."""
     if not isinstance(audio, TableRow):
         return audio
-    table = _open_table(audio.file)
-    value = table.column(audio.column).slice(audio.row, 1).to_pylist()[0] or {}
+    import pyarrow as pa
+
+    try:
+        value = _open_table(audio.file).column(audio.column).slice(audio.row, 1).to_pylist()[0] or {}
+    except (OSError, KeyError, IndexError, pa.ArrowException) as error:
+        raise DatasetError(f"{audio.file}: cannot read row {audio.row} ({audio.column!r}) of this table: "
+                           f"{type(error).__name__}: {error}; the dataset's files changed or went away after "
+                           f"it was opened (open it again)") from error
     return {"path": value.get("path") or audio.path, "bytes": value.get("bytes")}
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from audiosift.audio.files import find_audio_files
 from audiosift.datasets.filters import RowFilter, Where, describe, normalise_where
-from audiosift.errors import DatasetError
+from audiosift.errors import DatasetError, UsageError
 
 MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 TABLE_SUFFIXES = (".parquet", ".arrow")
@@ -76,15 +76,15 @@ class DatasetOptions:
     def __post_init__(self):
         object.__setattr__(self, "where", normalise_where(self.where))  # frozen: set once, here
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
-            raise ValueError(f"limit must be a positive integer or None, got {self.limit!r}")
+            raise UsageError(f"limit must be a positive integer or None, got {self.limit!r}")
         if not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+            raise UsageError(f"seed must be an integer, got {self.seed!r}")
         if not isinstance(self.shuffle_buffer, int) or self.shuffle_buffer < 1:
-            raise ValueError(f"shuffle_buffer must be a positive integer, got {self.shuffle_buffer!r}")
+            raise UsageError(f"shuffle_buffer must be a positive integer, got {self.shuffle_buffer!r}")
         for name in ("config", "split", "label_column", "audio_column", "revision"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
-                raise ValueError(f"{name} must be a non-empty string or None, got {value!r}")
+                raise UsageError(f"{name} must be a non-empty string or None, got {value!r}")
 
     def selection(self) -> dict:
         """What decides which examples come out, in which order (a resumed run must match it)."""

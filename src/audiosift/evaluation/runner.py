@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from audiosift.datasets.sources import DatasetOptions, Example, OpenedDataset, open_dataset
-from audiosift.errors import DatasetError
+from audiosift.errors import DatasetError, UsageError
 from audiosift.evaluation import report
 from audiosift.datasets.references import fingerprint
 from audiosift.evaluation.engines import run_local
@@ -68,23 +68,23 @@ class EvaluationOptions:
 
     def __post_init__(self):
         if not self.output:
-            raise ValueError("output: a folder for the predictions, metrics and report is required")
+            raise UsageError("output: a folder for the predictions, metrics and report is required")
         if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+            raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         for name in ("batch_size", "ray_actors"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise UsageError(f"{name} must be a positive integer, got {value!r}")
         if self.ray_gpus_per_actor < 0:
-            raise ValueError(f"ray_gpus_per_actor must be >= 0, got {self.ray_gpus_per_actor!r}")
+            raise UsageError(f"ray_gpus_per_actor must be >= 0, got {self.ray_gpus_per_actor!r}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise ValueError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
+            raise UsageError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
         if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+            raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.templates is not None and (isinstance(self.templates, str) or not self.templates):
-            raise ValueError(f"templates must be a non-empty tuple of strings, got {self.templates!r}")
+            raise UsageError(f"templates must be a non-empty tuple of strings, got {self.templates!r}")
         if self.engine == "local" and (self.ray_address or self.ray_actors != 1 or self.ray_gpus_per_actor):
-            raise ValueError("ray_address / ray_actors / ray_gpus_per_actor need engine='ray'")
+            raise UsageError("ray_address / ray_actors / ray_gpus_per_actor need engine='ray'")
 
 
 @dataclass
@@ -128,7 +128,7 @@ def evaluate(model: Any, dataset: str | OpenedDataset, output: str, *, config: s
 def run_evaluation(model: Any, dataset: str | OpenedDataset, selection: DatasetOptions,
                    options: EvaluationOptions) -> EvaluationResult:
     if isinstance(dataset, OpenedDataset) and selection != DatasetOptions(cache_dir=selection.cache_dir):
-        raise ValueError("dataset options (config, split, where, limit, shuffle, ...) apply when a dataset is "
+        raise UsageError("dataset options (config, split, where, limit, shuffle, ...) apply when a dataset is "
                          "opened: pass them to open_dataset, or pass the dataset's name instead of an opened one")
     folder = Path(options.output).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
@@ -158,7 +158,7 @@ def run_evaluation(model: Any, dataset: str | OpenedDataset, selection: DatasetO
 def _load(model: Any, options: EvaluationOptions):
     if not isinstance(model, str):
         if options.engine == "ray":
-            raise ValueError("engine='ray' needs the model as a name or path (each Ray actor loads its own copy)")
+            raise UsageError("engine='ray' needs the model as a name or path (each Ray actor loads its own copy)")
         return model
     import audiosift
 

@@ -195,9 +195,12 @@ def check_run_identity(folder: Path, identity: dict, overwrite: bool) -> bool:
         if previous != _jsonable(identity):
             changed = sorted(key for key in set(previous) | set(identity)
                              if previous.get(key) != _jsonable(identity).get(key))
+            model_changed = {"model", "revision", "model_files", "model_labels"} & set(changed)
+            cause = (" - the model (its name, revision, files or labels) is not the one its predictions were "
+                     "made with, so they cannot be reused" if model_changed else "")
             raise RunConflictError(
-                f"{folder} holds another evaluation (it differs in: {', '.join(changed)}); resume it with the "
-                f"same arguments, choose another --output, or pass --overwrite to start afresh")
+                f"{folder} holds another evaluation (it differs in: {', '.join(changed)}){cause}; resume it with "
+                f"the same arguments, choose another --output, or pass --overwrite to start afresh")
         return True
     if has_predictions and not run_file.exists():
         raise RunConflictError(f"{predictions} exists but {run_file.name} does not, so it cannot be told which "

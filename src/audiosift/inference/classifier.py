@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from audiosift.audio import describe, load_audio
-from audiosift.errors import AudiosiftError, InvalidAudioError, UsageError
+from audiosift.audio import describe, load_clip
+from audiosift.errors import AudiosiftError, AudioTooLongError, InvalidAudioError, UsageError
 from audiosift.inference.engine import score_waveforms, top_k_predictions
 from audiosift.inference.options import RuntimeOptions, check_top_k
 from audiosift.models.base import ClipBackend
@@ -29,7 +29,9 @@ from audiosift.models.base import ClipBackend
 # How many inputs a batch job decodes ahead of the model: enough to fill batches that group
 # similar lengths, few enough that memory stays bounded on long input lists.
 DECODE_AHEAD_BATCHES = 4
-# A clip this much longer than a fixed-window model's input is mostly unseen: say so.
+# A clip this much longer than a fixed-window model's input is mostly unseen: say so. Decoding stops
+# there too: the model's features of the first window need only the window's samples (AST's fbank
+# frames and Whisper's padded 30 s are computed from the start), so the scores do not change.
 LONG_CLIP_FACTOR = 1.5
 DEFAULT = object()  # top_k not given: the classifier's own default (5; every label for zero-shot)
 
@@ -152,20 +154,37 @@ class Classifier:
         return top_k
 
     def prepare(self, audio: Any, sampling_rate: int | None = None) -> np.ndarray:
-        """Decode one input to mono float32 at the model's rate and check it is long enough."""
-        waveform = load_audio(audio, self.sampling_rate, sampling_rate)
+        """Decode one input to mono float32 at the model's rate and check it is long enough.
+
+        Only what the model can use is decoded: a fixed-window model reads a little more than its
+        window (and warns when the clip is much longer); a variable-length model reads up to its
+        maximum duration and refuses longer clips; others up to the audio default (one hour).
+        """
+        window = self.backend.window_seconds
+        fixed_window = bool(window) and not self.takes_labels  # zero-shot averages windows over a long clip
+        try:
+            clip = load_clip(audio, self.sampling_rate, sampling_rate,
+                             max_seconds=LONG_CLIP_FACTOR * window if fixed_window else self.backend.max_seconds,
+                             too_long="truncate" if fixed_window else "error")
+        except AudioTooLongError as error:
+            if self.backend.max_seconds is None:
+                raise
+            raise AudioTooLongError(f"{describe(audio)}: this model takes clips of at most "
+                                    f"{self.backend.max_seconds:g} s ({error}); classify longer recordings window by "
+                                    f"window (audiosift classify --window SECONDS)") from None
+        waveform = clip.samples
         if len(waveform) < self.min_samples:
             raise InvalidAudioError(
                 f"{describe(audio)}: clip is {len(waveform) / self.sampling_rate:.3f} s long; this model "
                 f"needs at least {self.min_samples / self.sampling_rate:.3f} s "
                 f"({self.min_samples} samples at {self.sampling_rate} Hz)"
             )
-        window = self.backend.window_seconds
-        if window and len(waveform) > LONG_CLIP_FACTOR * window * self.sampling_rate and not self.takes_labels:
+        if clip.truncated:
+            length = f"{clip.duration_s:.1f} s" if clip.duration_s else f"longer than {LONG_CLIP_FACTOR * window:g} s"
             warnings.warn(
-                f"{describe(audio)}: clip is {len(waveform) / self.sampling_rate:.1f} s but this model sees only "
-                f"its first {window:g} s; classify long recordings window by window "
-                f"(audiosift classify --window SECONDS)", LongClipWarning, stacklevel=3)
+                f"{describe(audio)}: clip is {length} but this model sees only its first {window:g} s; classify "
+                f"long recordings window by window (audiosift classify --window SECONDS)", LongClipWarning,
+                stacklevel=3)
         return waveform
 
     def outputs(self, waveforms: Sequence[np.ndarray], batch_size: int | None = None) -> np.ndarray:

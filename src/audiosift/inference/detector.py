@@ -47,7 +47,7 @@ def frame_backend(model) -> FrameStreamBackend:
 def _thresholds(backend: FrameStreamBackend, labels: list[str], threshold) -> np.ndarray:
     """One threshold per watched label: the caller's number or {label: number}, else the backend's
     per-label ``thresholds`` (microWakeWord's cutoffs), else its ``default_threshold``."""
-    per_label = dict(getattr(backend, "thresholds", None) or {})
+    per_label = dict(backend.thresholds or {})
     if isinstance(threshold, dict):
         unknown = sorted(set(threshold) - set(labels))
         if unknown:
@@ -95,6 +95,8 @@ class WakeWordDetector:
     def sampling_rate(self) -> int:
         return self.backend.sampling_rate
 
+    rate = sampling_rate  # what detect_in_file and the microphone loop read, as for StreamingClassifier
+
     def reset(self) -> None:
         """Start a new stream: model state, times and refractory periods all begin again."""
         self._stream.reset()
@@ -110,8 +112,7 @@ class WakeWordDetector:
         return self._detect(self._stream.flush())
 
     def frame_end(self, index: int) -> float:
-        end = getattr(self.backend, "frame_end_seconds", None)
-        return float(end(index)) if end else (index + 1) * self.backend.frame_seconds
+        return float(self.backend.frame_end_seconds(index))
 
     def _detect(self, rows: np.ndarray):
         rows = np.asarray(rows, dtype=np.float32).reshape(-1, len(self.backend.labels))[:, self.columns]
@@ -123,7 +124,8 @@ class WakeWordDetector:
             above = scores > self.thresholds
             fire = above & self._armed & (time - self._last_event >= self.refractory_s)
             for column in np.flatnonzero(fire):
-                events.append(Event(self.labels[column], max(0.0, time - window), float(time), float(scores[column])))
+                events.append(Event(self.labels[column], round(max(0.0, time - window), 6), round(float(time), 6),
+                                    float(scores[column])))
                 self._last_event[column] = time
             self._armed = ~above  # re-armed once a label's score is back at or below its threshold
         if self.return_scores:
@@ -135,3 +137,26 @@ class WakeWordDetector:
         self.reset()
         results = [self(waveform), self.flush()]
         return [event for result in results for event in (result[0] if self.return_scores else result)]
+
+
+def is_detector(classifier) -> bool:
+    """A loaded model whose backend streams frames and declares when a label fires (wake words)."""
+    backend = getattr(classifier, "backend", classifier)
+    return isinstance(backend, FrameStreamBackend) and backend.default_threshold is not None
+
+
+def detect_in_recording(classifier, source, *, labels=None, threshold=None, sampling_rate=None,
+                        progress=None, block_seconds: float = 10.0):
+    """The detections of a whole recording (path, bytes, array + rate), decoded block by block so a
+    file of any length costs bounded memory. ``progress(done_s, total_s)`` after each block."""
+    from audiosift.audio.stream import open_stream
+
+    detector = WakeWordDetector(classifier, labels=labels, threshold=threshold)
+    stream = open_stream(source, detector.rate, sampling_rate, block_seconds)
+    done = 0
+    for block in stream:
+        yield from detector(block)
+        done += len(block)
+        if progress:
+            progress(done / detector.rate, stream.duration_s)
+    yield from detector.flush()

@@ -122,8 +122,9 @@ class FrameStream(abc.ABC):
         """Scores ``(frames, len(labels))`` of the frames ``samples`` completes (possibly none)."""
 
     def flush(self) -> np.ndarray:
-        """Scores of a last partial frame, if the model scores one; then nothing is pending."""
-        return np.zeros((0, 0), dtype=np.float32)
+        """Scores ``(frames, len(labels))`` of a last partial frame, if the model scores one (none by
+        default); then nothing is pending."""
+        return np.zeros((0, getattr(self, "label_count", 0)), dtype=np.float32)
 
 
 class FrameStreamBackend(ClipBackend):
@@ -131,12 +132,18 @@ class FrameStreamBackend(ClipBackend):
     ``sampling_rate`` and ``new_stream``; clip scoring comes for free (one fresh stream per clip)."""
 
     frame_samples: int  # samples per frame at sampling_rate
-    # Detectors: where a score crosses this, an event fires (None: not a detector).
+    # Detectors: where a score crosses this, an event fires (None: not a detector); ``thresholds``
+    # overrides it per label (microWakeWord's models each ship their own cutoff).
     default_threshold: float | None = None
+    thresholds: dict[str, float] | None = None
 
     @property
     def frame_seconds(self) -> float:
         return self.frame_samples / self.sampling_rate
+
+    def frame_end_seconds(self, index: int) -> float:
+        """Where frame ``index`` (0-based, counted from a stream's start) ends, in seconds."""
+        return (index + 1) * self.frame_seconds
 
     @abc.abstractmethod
     def new_stream(self) -> FrameStream:

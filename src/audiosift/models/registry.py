@@ -39,6 +39,7 @@ class BackendKind:
     builtin_prefix: str | None = None  # model ids "builtin:<prefix>..." this kind ships
     download_patterns: tuple[str, ...] = TRANSFORMERS_PATTERNS
     extra: str | None = None  # the pip extra that brings its runtime, for error messages
+    detector: bool = False  # its models fire events on a stream (wake words): classify reports detections
 
     def create(self, request: ModelRequest):
         module_name, function_name = self.build.split(":")
@@ -97,6 +98,17 @@ def kind_for_builtin(model_id: str) -> BackendKind | None:
     return None
 
 
+def names_a_detector(name: str) -> bool:
+    """Whether the model ``name`` (a preset or id) is of a detector kind, without loading it."""
+    from audiosift.models.loading import resolve
+
+    try:
+        source = resolve(name)
+    except Exception:  # noqa: BLE001 - not resolvable here: load() will say why, with its own message
+        return False
+    return source.backend is not None and kind_named(source.backend).detector
+
+
 def kind_for_folder(folder: Path) -> BackendKind | None:
     for kind in _KINDS:
         if kind.recognizes(folder):
@@ -110,8 +122,8 @@ for _kind in (
     BackendKind("silero", "audiosift.models.silero:build", builtin_prefix="silero-vad", download_patterns=()),
     # Wake words: model files inside the wheels of the wake-word extra (see audiosift.models.wakeword).
     BackendKind("openwakeword", "audiosift.models.wakeword:build_openwakeword", builtin_prefix="openwakeword",
-                download_patterns=(), extra="wake-word"),
+                download_patterns=(), extra="wake-word", detector=True),
     BackendKind("microwakeword", "audiosift.models.wakeword:build_microwakeword", builtin_prefix="microwakeword",
-                download_patterns=(), extra="wake-word"),
+                download_patterns=(), extra="wake-word", detector=True),
 ):
     register(_kind)

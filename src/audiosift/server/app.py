@@ -155,9 +155,9 @@ def _add_inference_routes(app: FastAPI, state: ServerState) -> None:
                        model: str | None = Query(None, description="a served model (default: the first classifier)"),
                        top_k: int = Query(5, ge=1, le=MAX_TOP_K, description="how many labels to return")):
         served = state.pick(model, CLASSIFIER)
-        waveform = await state.decode(served, await read_request_audio(request))
+        waveform, seconds = await state.decode(served, await read_request_audio(request))
         scores = await served.batcher.run(waveform)
-        return _response(served, waveform, top_k_predictions(scores, served.labels, top_k))
+        return _response(served, seconds, top_k_predictions(scores, served.labels, top_k))
 
     @app.post("/v1/zero-shot", response_model=PredictionResponse, openapi_extra=_audio_body(_ZERO_SHOT_FIELDS),
               summary="scores of a clip against labels you choose, with a zero-shot (CLAP) model")
@@ -170,13 +170,12 @@ def _add_inference_routes(app: FastAPI, state: ServerState) -> None:
         upload = await read_request_audio(request)
         label_set = parse_labels(text_values(upload.form, labels, "labels"))
         prompt_templates = parse_templates(text_values(upload.form, templates, "templates"))
-        waveform = await state.decode(served, upload)
+        waveform, seconds = await state.decode(served, upload)
         scores = await served.batcher.run(ZeroShotItem(waveform, label_set, prompt_templates))
-        return _response(served, waveform, top_k_predictions(scores, list(label_set), top_k))
+        return _response(served, seconds, top_k_predictions(scores, list(label_set), top_k))
 
 
-def _response(served: ServedModel, waveform, predictions: list[dict]) -> dict:
-    seconds = len(waveform) / served.sampling_rate
+def _response(served: ServedModel, seconds: float, predictions: list[dict]) -> dict:
     return {"model": served.name, "predictions": predictions, "duration_s": round(seconds, 3),
             "warnings": _clip_warnings(served, seconds)}
 

@@ -72,7 +72,7 @@ class RequestLimits:
         declared = _content_length(scope)
         if declared is not None and declared > self.limits.max_body_bytes:
             self.stats.rejected_too_large += 1
-            await _send_json(send, 413, self.too_large_message(f"{declared} bytes"))
+            await _send_json(send, 413, self.too_large_message(f"{declared} bytes"), _CLOSE)
             return
         if self.stats.uploading >= self.limits.max_uploads:
             self.stats.rejected_busy += 1
@@ -101,7 +101,7 @@ class RequestLimits:
     async def _send_busy(self, send, what: str) -> None:
         retry = self.limits.retry_after_s
         await _send_json(send, 503, f"the server is busy ({what}); retry in {retry} s",
-                         [(b"retry-after", str(retry).encode())])
+                         [(b"retry-after", str(retry).encode()), *_CLOSE])
 
     def too_large_message(self, size: str) -> str:
         limit = self.limits.max_body_bytes
@@ -165,7 +165,7 @@ class BodyReader:
 
 
 # A response sent before the body was read whole closes the connection: the rest of that body must not
-# be parsed as the next request.
+# be parsed as the next request. (The busy answer after a complete body closes too: simpler, and rare.)
 _CLOSE = [(b"connection", b"close")]
 
 

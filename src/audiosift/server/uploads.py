@@ -54,8 +54,9 @@ def _checked(upload: Upload) -> Upload:
     return upload
 
 
-def prepare_audio(model, upload: Upload, max_seconds: float) -> np.ndarray:
-    """Decode for ``model`` (in a worker thread: decoding is CPU work), refusing over-long clips.
+def prepare_audio(model, upload: Upload, max_seconds: float) -> tuple[np.ndarray, float]:
+    """Decode for ``model`` (in a worker thread: decoding is CPU work), refusing over-long clips:
+    ``(what the model takes, the clip's duration in seconds)``.
 
     The probe refuses a clip whose header or timestamps say it is long, before decoding; the decoder
     stops as soon as it has decoded more than ``max_seconds``, whatever the container claimed. Any
@@ -65,7 +66,7 @@ def prepare_audio(model, upload: Upload, max_seconds: float) -> np.ndarray:
     if declared is not None and declared > max_seconds + PROBE_SLACK_SECONDS:
         raise AudioTooLongError(_too_long(f"{declared:.1f} s", max_seconds))
     try:
-        waveform = _decode(model, upload, max_seconds)
+        return _decode(model, upload, max_seconds)
     except AudioTooLongError as error:  # said in the server's words; the decoder's go to "detail"
         claimed = f"{declared:.1f} s" if declared is not None and declared > max_seconds else None
         too_long = AudioTooLongError(_too_long(claimed or f"more than {max_seconds:g} s", max_seconds))
@@ -78,16 +79,15 @@ def prepare_audio(model, upload: Upload, max_seconds: float) -> np.ndarray:
     except Exception as error:  # noqa: BLE001 - a decoder crashing on a hostile file is still a bad upload
         logger.warning("decoding %s failed with %s: %s", upload.name, type(error).__name__, error)
         raise UploadDecodeError(_unreadable(upload.name), f"{type(error).__name__}: {error}") from error
-    return waveform
 
 
-def _decode(model, upload: Upload, max_seconds: float) -> np.ndarray:
+def _decode(model, upload: Upload, max_seconds: float) -> tuple[np.ndarray, float]:
     from audiosift.audio.decode import load_audio
 
     # As dicts, the decoder's messages name the upload ("notes.wav: could not decode audio ...").
-    waveform = load_audio({"bytes": upload.data, "path": upload.name}, model.sampling_rate,
-                          max_seconds=max_seconds)
-    return model.prepare({"array": waveform, "sampling_rate": model.sampling_rate, "path": upload.name})
+    clip = load_audio({"bytes": upload.data, "path": upload.name}, model.sampling_rate, max_seconds=max_seconds)
+    seconds = len(clip) / model.sampling_rate  # the model may keep less (a fixed-window model its window)
+    return model.prepare({"array": clip, "sampling_rate": model.sampling_rate, "path": upload.name}), seconds
 
 
 def _too_long(length: str, max_seconds: float) -> str:

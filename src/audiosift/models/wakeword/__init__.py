@@ -12,7 +12,13 @@ and are imported only when a model is built.
 
 from __future__ import annotations
 
+import os
+
 from audiosift.models.wakeword.catalog import parse_builtin
+
+# The TensorFlow Lite runtimes print "INFO: Created TensorFlow Lite XNNPACK delegate" on stderr for
+# every interpreter; keep a library quiet unless the user set a log level of their own.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build_openwakeword(request):

@@ -59,7 +59,6 @@ class MicroWakeWordBackend(FrameStreamBackend):
     # Not a model fact (the models are streaming, with state): the span an event reports before the
     # step that fired, the same 1.28 s as openWakeWord's head window, which a spoken wake word fits.
     window_seconds = 1.28
-    hop_seconds = FRAME_SAMPLES / catalog.SAMPLING_RATE
     licence = catalog.MICROWAKEWORD_LICENCE
 
     def __init__(self, words: list[str] | None = None, model_id: str | None = None):

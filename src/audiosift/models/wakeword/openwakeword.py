@@ -109,7 +109,6 @@ class OpenWakeWordBackend(FrameStreamBackend):
     multi_label = True  # one independent probability per word
     min_samples = FRAME_SAMPLES
     window_seconds = HEAD_EMBEDDINGS * FRAME_SAMPLES / catalog.SAMPLING_RATE  # 16 x 80 ms = 1.28 s
-    hop_seconds = FRAME_SAMPLES / catalog.SAMPLING_RATE
     default_threshold = 0.5  # openWakeWord's recommended threshold
     licence = catalog.OPENWAKEWORD_LICENCE
 
@@ -132,10 +131,11 @@ class OpenWakeWordBackend(FrameStreamBackend):
             front_dir, suffix, runtime = catalog.onnx_frontend_dir(), ".onnx", OnnxModel
         else:
             front_dir, suffix, runtime = heads_dir, ".tflite", LiteRtModel
-        with getattr(self, "_lock", threading.Lock()):
+        with self._lock:
             self.melspectrogram = runtime(front_dir / f"melspectrogram{suffix}", threads)
             self.embedding = runtime(front_dir / f"embedding_model{suffix}", threads)
-            self.heads = [LiteRtModel(heads_dir / f"{catalog.OPENWAKEWORD_HEADS[w]}.tflite", threads) for w in self.words]
+            self.heads = [LiteRtModel(heads_dir / f"{catalog.OPENWAKEWORD_HEADS[word]}.tflite", threads)
+                          for word in self.words]
             self.thread_count = threads
             # The embedding history a stream starts with: the all-ones mel window's embedding.
             ones = np.ones((1, MEL_WINDOW, MEL_BANDS, 1), dtype=np.float32)
@@ -162,14 +162,13 @@ class OpenWakeWordBackend(FrameStreamBackend):
     def score_windows(self, mel_windows: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Embed ``(n, 76, 32)`` mel windows, append each to the embedding ``history`` in turn and
         run every head on the last 16: returns ``(scores (n, words), new history)``."""
-        # One window per call too: the embedding model's batched kernels round differently
-        # (measured up to 1e-3 in a head's score), and scores must not depend on the chunking.
-        embeddings = np.concatenate([self.embedding(window[None, :, :, None]).reshape(1, EMBEDDING_SIZE)
-                                     for window in mel_windows])
+        # Batched: unlike the mel model, the embedding model treats rows independently (measured
+        # bit-identical to one window at a time), so a long chunk costs one call.
+        embeddings = self.embedding(mel_windows[..., None]).reshape(len(mel_windows), EMBEDDING_SIZE)
         stacked = np.concatenate([history, embeddings])
         count = len(mel_windows)
-        # Head input of frame i: the 16 embeddings ending with that frame's.
-        # Heads run one frame at a time: some reshape to a batch of 1 inside the model.
+        # Head input of frame i: the 16 embeddings ending with that frame's. Heads run one frame at
+        # a time: some reshape to a batch of 1 inside the model.
         scores = np.empty((count, len(self.heads)), dtype=np.float32)
         for i in range(count):
             window = stacked[None, i + 1: i + 1 + HEAD_EMBEDDINGS]

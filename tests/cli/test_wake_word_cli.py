@@ -1,0 +1,68 @@
+"""Wake-word models through the command line: `listen --input` and `classify` report detections with
+their times, on a synthetic recording that holds two wake words among other speech (real models)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiosift.cli.main import main
+from wake_word_audio import RATE, phrase
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """"hey jarvis", then "turn on the lights", then "alexa" (espeak-ng), with where each phrase starts."""
+    folder = tmp_path_factory.mktemp("wake-cli")
+    parts = [phrase("hey jarvis", folder, "en-us"), phrase("turn on the lights", folder),
+             phrase("alexa", folder)]
+    starts = np.cumsum([0] + [len(p) for p in parts[:-1]]) / RATE
+    path = folder / "recording.wav"
+    sf.write(path, np.concatenate(parts), RATE)
+    return path, starts, [len(p) / RATE for p in parts]
+
+
+def run(capsys, *args):
+    code = main([*map(str, args)])
+    captured = capsys.readouterr()
+    return code, [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")], captured.err
+
+
+def within(event, start, length):
+    return start <= event["end"] <= start + length + 0.3
+
+
+def test_listen_on_a_file_prints_each_wake_word_once_with_its_time(recording, capsys):
+    path, starts, lengths = recording
+    code, events, err = run(capsys, "listen", "--model", "wake-word", "--input", path, "--format", "jsonl")
+    assert code == 0 and "2 detection(s)" in err
+    assert [e["label"] for e in events] == ["hey jarvis", "alexa"]  # "turn on the lights" never fires
+    assert within(events[0], starts[0], lengths[0]) and within(events[1], starts[2], lengths[2])
+    assert all(set(e) == {"label", "score", "start", "end"} and e["score"] > 0.5 for e in events)
+
+
+def test_listen_watches_only_the_labels_asked_for_at_their_threshold(recording, capsys):
+    path, _, _ = recording
+    code, events, _ = run(capsys, "listen", "-m", "wake-word", "--labels", "alexa", "-i", path, "-f", "jsonl")
+    assert code == 0 and [e["label"] for e in events] == ["alexa"]
+    _, every, _ = run(capsys, "listen", "-m", "wake-word", "-i", path, "-f", "jsonl")
+    between = (every[0]["score"] + every[1]["score"]) / 2  # hey jarvis ~0.88, alexa ~1.00 here
+    code, events, _ = run(capsys, "listen", "-m", "wake-word", "-t", f"{between:.4f}", "-i", path, "-f", "jsonl")
+    assert [e["label"] for e in events] == [e["label"] for e in every if e["score"] > between]
+    assert len(events) == 1  # the stricter threshold drops the weaker detection
+
+
+def test_classify_on_a_wake_word_model_reports_detections_with_times(recording, capsys, tmp_path):
+    path, starts, lengths = recording
+    code, records, _ = run(capsys, "classify", "-m", "wake-word-micro", "-f", "jsonl", path)
+    assert code == 0
+    labels = [r["predictions"][0]["label"] for r in records]
+    assert "alexa" in labels and all(r["path"] == str(path) for r in records)
+    alexa = records[labels.index("alexa")]
+    assert within(alexa, starts[2], lengths[2])
+    out = tmp_path / "events.csv"
+    assert main(["classify", "-m", "wake-word", "-f", "events-csv", "-o", str(out), str(path)]) == 0
+    assert "hey jarvis" in out.read_text() and "alexa" in out.read_text()
