@@ -66,26 +66,26 @@ def prepare_audio(model, upload: Upload, max_seconds: float) -> tuple[np.ndarray
     if declared is not None and declared > max_seconds + PROBE_SLACK_SECONDS:
         raise AudioTooLongError(_too_long(f"{declared:.1f} s", max_seconds))
     try:
-        return _decode(model, upload, max_seconds)
-    except AudioTooLongError as error:  # said in the server's words; the decoder's go to "detail"
-        claimed = f"{declared:.1f} s" if declared is not None and declared > max_seconds else None
-        too_long = AudioTooLongError(_too_long(claimed or f"more than {max_seconds:g} s", max_seconds))
-        too_long.detail = str(error)
-        raise too_long from error
+        return _decode(model, upload, max_seconds, declared)
     except AudioDecodeError as error:
         raise UploadDecodeError(_unreadable(upload.name), str(error)) from error
     except AudiosiftError:
-        raise  # empty, NaN or too short for the model: its message says so (422)
+        raise  # too long, empty, NaN or too short for the model: its message says so (413, 422)
     except Exception as error:  # noqa: BLE001 - a decoder crashing on a hostile file is still a bad upload
         logger.warning("decoding %s failed with %s: %s", upload.name, type(error).__name__, error)
         raise UploadDecodeError(_unreadable(upload.name), f"{type(error).__name__}: {error}") from error
 
 
-def _decode(model, upload: Upload, max_seconds: float) -> tuple[np.ndarray, float]:
+def _decode(model, upload: Upload, max_seconds: float, declared: float | None) -> tuple[np.ndarray, float]:
     from audiosift.audio.decode import load_audio
 
-    # As dicts, the decoder's messages name the upload ("notes.wav: could not decode audio ...").
-    clip = load_audio({"bytes": upload.data, "path": upload.name}, model.sampling_rate, max_seconds=max_seconds)
+    try:  # as dicts, the decoder's messages name the upload ("notes.wav: could not decode audio ...")
+        clip = load_audio({"bytes": upload.data, "path": upload.name}, model.sampling_rate, max_seconds=max_seconds)
+    except AudioTooLongError as error:  # the server's limit, in the server's words; the decoder's in "detail"
+        claimed = f"{declared:.1f} s" if declared is not None and declared > max_seconds else None
+        too_long = AudioTooLongError(_too_long(claimed or f"more than {max_seconds:g} s", max_seconds))
+        too_long.detail = str(error)
+        raise too_long from error
     seconds = len(clip) / model.sampling_rate  # the model may keep less (a fixed-window model its window)
     return model.prepare({"array": clip, "sampling_rate": model.sampling_rate, "path": upload.name}), seconds
 
