@@ -134,16 +134,17 @@ def test_zero_shot_on_cuda_matches_pipeline(clap_model):
     rng = np.random.default_rng(3)
     t3, t2, t7 = (np.arange(n * rate) / rate for n in (3, 2, 7))
     chirp = 0.3 * np.sin(2 * np.pi * (200 + 1500 * t2) * t2)
-    beeps = 0.2 * np.sin(2 * np.pi * 880 * t7) * (t7 % 1 < 0.5) + rng.normal(0, 0.02, len(t7))
-    clips = [clip.astype(np.float32) for clip in (0.3 * np.sin(2 * np.pi * 440 * t3), chirp,
-                                                   rng.normal(0, 0.1, rate), beeps, chirp[::-1].copy())]
+    noise = rng.normal(0, 0.1, rate)
+    bursts = rng.normal(0, 0.3, len(t7)) * (t7 % 1 < 0.3)  # 0.3 s of loud noise every second
+    clips = [clip.astype(np.float32) for clip in (0.3 * np.sin(2 * np.pi * 440 * t3), chirp, noise, bursts,
+                                                   chirp[::-1].copy())]
     labels = ["dog", "vacuum cleaner", "rain"]
     pipe = pipeline("zero-shot-audio-classification", model=str(clap_model), device="cuda")
     zs = audiosift.load(str(clap_model), device="cuda")
     assert next(zs.towers.model.parameters()).is_cuda
     expected = np.array([[{p["label"]: p["score"] for p in pipe(clip, candidate_labels=labels)}[label]
                           for label in labels] for clip in clips])
-    assert_hears(expected, HEARING)  # measured on CPU: 0.018 at the closest pair (tone, beeps)
+    assert_hears(expected, HEARING)  # measured on CPU: 0.054 at the closest pair (reversed chirp, bursts)
     got = zs(clips, candidate_labels=labels, sampling_rate=rate)
     for row, predictions in zip(expected, got):
         by_label = {p["label"]: p["score"] for p in predictions}

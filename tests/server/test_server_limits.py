@@ -1,4 +1,5 @@
-"""Limits: upload size (checked while the body streams in), audio duration, concurrent requests; and the config."""
+"""Limits: upload size (checked while the body streams in), upload time, audio duration, concurrent requests
+and uploads; and the config."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import soundfile as sf
 from server_helpers import app_for, run_async
 
 import audio_factory
+from audiosift.errors import AudioTooLongError
 from audiosift.server.config import ServerConfig, parse_model_specs
 from audiosift.server.limits import probe_seconds
 
@@ -104,6 +106,20 @@ def test_audio_over_the_duration_limit_is_413(speech_clf, long_clips, clip):
     assert model.prepared == 0
 
 
+class ShortClipsOnly(CountingPrepare):
+    """A model with its own duration limit, below the server's."""
+
+    def prepare(self, audio, sampling_rate=None):
+        raise AudioTooLongError("<clip>: this model takes clips of at most 1 s")
+
+
+def test_a_models_own_duration_limit_keeps_its_message(speech_clf, long_clips):
+    with app_for({"speech": ShortClipsOnly(speech_clf)}, max_audio_seconds=30.0) as app:
+        async def send(client):
+            return await client.post("/v1/classify", content=(long_clips / "2_5s.wav").read_bytes())
+        body_error(run_async(send, app), 413, "this model takes clips of at most 1 s")
+
+
 def test_audio_within_the_limit_passes(speech_clf, long_clips):
     with app_for({"speech": speech_clf}, max_audio_seconds=3.0) as app:
         async def send(client):
@@ -191,6 +207,22 @@ def test_an_upload_that_trickles_in_past_the_timeout_is_408(speech_clf):
     body_error(response, 408, "did not arrive within 1 s")
     assert response.headers["connection"] == "close"
     assert took < 10 and stats.rejected_timeout == 1 and stats.uploading == 0
+
+
+def test_a_chunked_upload_that_stalls_is_408_after_the_idle_timeout(speech_clf):
+    async def stalls():  # one chunk, then nothing (for longer than the test could wait)
+        yield b"RIFF"
+        await asyncio.sleep(30)
+        yield b"never sent"
+
+    with app_for({"speech": speech_clf}, upload_idle_timeout_s=0.5) as app:
+        async def send(client):
+            started = time.monotonic()
+            response = await client.post("/v1/classify", content=stalls(), headers={"content-type": "audio/wav"})
+            return response, time.monotonic() - started
+        response, took = run_async(send, app)
+    body_error(response, 408, "nothing for 0.5 s", "4 bytes arrived")
+    assert took < 10
 
 
 def test_too_many_uploads_at_once_get_503(speech_clf, audio_dir):

@@ -13,23 +13,28 @@ from typing import Any
 
 from audiosift.evaluation.metrics import TOP_K
 from audiosift.inference.classifier import ItemResult
+from audiosift.inference.options import RuntimeOptions
 
 
 @dataclass(frozen=True)
 class ClassificationJob:
     model: str
-    device: str = "auto"
-    dtype: str = "float32"
-    batch_size: int = 8
-    revision: str | None = None
+    runtime: RuntimeOptions = RuntimeOptions()
     candidate_labels: tuple[str, ...] | None = None  # zero-shot models only
     templates: tuple[str, ...] | None = None  # zero-shot prompt template(s); None: the model's default
+
+    @property
+    def batch_size(self) -> int:
+        return self.runtime.batch_size
+
+    @property
+    def revision(self) -> str | None:
+        return self.runtime.revision
 
     def load(self):
         import audiosift
 
-        return audiosift.load(self.model, device=self.device, dtype=self.dtype, batch_size=self.batch_size,
-                              revision=self.revision)
+        return audiosift.load(self.model, options=self.runtime)
 
 
 def classify_stream(classifier: Any, inputs: Iterable[Any], job: ClassificationJob) -> Iterator[ItemResult]:

@@ -16,6 +16,8 @@ writes the same files.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import sys
@@ -40,7 +42,7 @@ from audiosift.evaluation.store import (
     check_run_identity,
     records_for,
 )
-from audiosift.inference.options import DEVICES, DTYPES
+from audiosift.inference.options import RuntimeOptions
 
 ENGINES = ("local", "ray")
 OUTPUT_FILES = {"predictions": PREDICTIONS_FILE, "metrics": "metrics.json", "confusion_csv": "confusion.csv",
@@ -77,14 +79,16 @@ class EvaluationOptions:
                 raise UsageError(f"{name} must be a positive integer, got {value!r}")
         if self.ray_gpus_per_actor < 0:
             raise UsageError(f"ray_gpus_per_actor must be >= 0, got {self.ray_gpus_per_actor!r}")
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise UsageError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
-        if self.dtype not in DTYPES:
-            raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        self.runtime  # device, dtype, batch size: checked where every command checks them
         if self.templates is not None and (isinstance(self.templates, str) or not self.templates):
             raise UsageError(f"templates must be a non-empty tuple of strings, got {self.templates!r}")
         if self.engine == "local" and (self.ray_address or self.ray_actors != 1 or self.ray_gpus_per_actor):
             raise UsageError("ray_address / ray_actors / ray_gpus_per_actor need engine='ray'")
+
+
+    @property
+    def runtime(self) -> RuntimeOptions:
+        return RuntimeOptions(device=self.device, dtype=self.dtype, batch_size=self.batch_size, revision=self.revision)
 
 
 @dataclass
@@ -163,9 +167,10 @@ def _load(model: Any, options: EvaluationOptions):
     import audiosift
 
     # With Ray the driver loads the model too, for its labels (and zero-shot-ness) up front.
-    device = "cpu" if options.engine == "ray" else options.device
-    return audiosift.load(model, device=device, dtype=options.dtype, batch_size=options.batch_size,
-                          revision=options.revision)
+    runtime = options.runtime
+    if options.engine == "ray":
+        runtime = dataclasses.replace(runtime, device="cpu")
+    return audiosift.load(model, options=runtime)
 
 
 def _job(model: Any, classifier: Any, opened: OpenedDataset, label_map: dict, options: EvaluationOptions):
@@ -178,9 +183,8 @@ def _job(model: Any, classifier: Any, opened: OpenedDataset, label_map: dict, op
         if templates:  # checked, and a named set ("ensemble") expanded, before anything is written
             templates = resolve_templates(templates[0] if len(templates) == 1 else list(templates))
     elif options.templates:
-        raise ValueError("templates apply to zero-shot (CLAP) models only; this model has fixed labels")
-    return ClassificationJob(model=str(name), device=options.device, dtype=options.dtype,
-                             batch_size=options.batch_size, revision=options.revision,
+        raise UsageError("templates apply to zero-shot (CLAP) models only; this model has fixed labels")
+    return ClassificationJob(model=str(name), runtime=options.runtime,
                              candidate_labels=candidates, templates=templates)
 
 

@@ -153,8 +153,9 @@ class BodyReader:
                 f"for {limits.idle_timeout_s:g} s; send the whole body, or a Content-Length that matches it")
         else:
             stats.rejected_timeout += 1
-            why = f"within {limits.timeout_s:g} s" if total else f"(nothing for {limits.idle_timeout_s:g} s)"
-            status, message = 408, (f"the upload did not arrive {why}; {self._progress()} arrived: "
+            why = (f"did not arrive within {limits.timeout_s:g} s" if total
+                   else f"stalled (nothing for {limits.idle_timeout_s:g} s)")
+            status, message = 408, (f"the upload {why}; {self._progress()} arrived: "
                                     f"send the clip in one go, or a shorter or compressed one")
         logger.warning("client %s: %d on %s: %s", _client(self.scope), status, self.scope["path"], message)
         await _send_json(self.send, status, message, _CLOSE)
