@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from audiosift.inference.options import DEVICES, DTYPES
+from audiosift.errors import UsageError
+from audiosift.inference.options import RuntimeOptions
 
 # What `audiosift serve` loads when the operator names no model: the offline speech detector, the
 # keyword spotter and the zero-shot model (the light presets; intent and language are ~300M
@@ -71,16 +72,16 @@ class ServerConfig:
 
     def __post_init__(self):
         if not self.models:
-            raise ValueError("serve at least one model: models={'name': 'preset, hub id or folder'}")
+            raise UsageError("serve at least one model: models={'name': 'preset, hub id or folder'}")
         for name, model in self.models.items():
             if not isinstance(name, str) or not MODEL_NAME.match(name):
-                raise ValueError(f"model name {name!r} must be 1-64 letters, digits, '_', '-' or '.'")
+                raise UsageError(f"model name {name!r} must be 1-64 letters, digits, '_', '-' or '.'")
             if not isinstance(model, str) or not model:
-                raise ValueError(f"model {name!r}: expected a preset, hub id or folder, got {model!r}")
+                raise UsageError(f"model {name!r}: expected a preset, hub id or folder, got {model!r}")
         object.__setattr__(self, "models", MappingProxyType(dict(self.models)))
         _check_positive("port", self.port, int)
         if self.port > 65535:
-            raise ValueError(f"port must be at most 65535, got {self.port}")
+            raise UsageError(f"port must be at most 65535, got {self.port}")
         _check_positive("max_upload_bytes", self.max_upload_bytes, int)
         _check_positive("max_audio_seconds", self.max_audio_seconds, (int, float))
         _check_positive("max_concurrent_requests", self.max_concurrent_requests, int)
@@ -91,11 +92,13 @@ class ServerConfig:
         _check_positive("max_pending_uploads", self.max_pending_uploads, int)
         _check_positive("max_cached_prompts", self.max_cached_prompts, int)
         if not isinstance(self.batch_wait_ms, (int, float)) or self.batch_wait_ms < 0:
-            raise ValueError(f"batch_wait_ms must be a number >= 0, got {self.batch_wait_ms!r}")
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise ValueError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+            raise UsageError(f"batch_wait_ms must be a number >= 0, got {self.batch_wait_ms!r}")
+        self.runtime  # device and dtype: checked where every command checks them
+
+    @property
+    def runtime(self) -> RuntimeOptions:
+        """How the served models run; batches hold at most ``max_batch_size`` clips."""
+        return RuntimeOptions(device=self.device, dtype=self.dtype, batch_size=self.max_batch_size)
 
     def limits(self) -> dict:
         """The limits clients may want to know (shown by ``GET /v1/models`` and the web page)."""
@@ -111,7 +114,7 @@ class ServerConfig:
 
 def _check_positive(name: str, value, kinds) -> None:
     if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:  # `not >` refuses NaN too
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+        raise UsageError(f"{name} must be a positive number, got {value!r}")
 
 
 def parse_model_specs(specs: Iterable[str]) -> dict[str, str]:
@@ -127,8 +130,8 @@ def parse_model_specs(specs: Iterable[str]) -> dict[str, str]:
             name = Path(spec.rstrip("/\\")).name if ("/" in spec or "\\" in spec) else spec
         name, model = name.strip(), model.strip()
         if not name or not model:
-            raise ValueError(f"expected NAME=MODEL (e.g. kw=keywords or mine=/path/to/folder), got {spec!r}")
+            raise UsageError(f"expected NAME=MODEL (e.g. kw=keywords or mine=/path/to/folder), got {spec!r}")
         if name in models:
-            raise ValueError(f"model name {name!r} given twice; each served model needs its own name")
+            raise UsageError(f"model name {name!r} given twice; each served model needs its own name")
         models[name] = model
     return models

@@ -87,8 +87,7 @@ def load_models(config: ServerConfig) -> dict[str, object]:
     failures: list[str] = []
     for name, spec in config.models.items():
         try:
-            loaded[name] = audiosift.load(spec, device=config.device, dtype=config.dtype,
-                                          batch_size=config.max_batch_size)
+            loaded[name] = audiosift.load(spec, options=config.runtime)
         except AudiosiftError as error:
             if not config.skip_unavailable:
                 raise
@@ -102,9 +101,8 @@ def load_models(config: ServerConfig) -> dict[str, object]:
 
 def serve_models(models: Mapping[str, object], config: ServerConfig) -> dict[str, ServedModel]:
     for model in models.values():
-        cache = getattr(model, "text_cache", None)  # zero-shot prompt embeddings: bounded on a server
-        if cache is not None and hasattr(cache, "resize"):
-            cache.resize(config.max_cached_prompts)
+        if model.takes_labels:  # zero-shot: its prompt embeddings are cached, bounded on a server
+            model.text_cache.resize(config.max_cached_prompts)
     return {name: ServedModel(name, model, config) for name, model in models.items()}
 
 

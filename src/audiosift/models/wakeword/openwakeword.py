@@ -162,19 +162,24 @@ class OpenWakeWordBackend(FrameStreamBackend):
     def score_windows(self, mel_windows: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Embed ``(n, 76, 32)`` mel windows, append each to the embedding ``history`` in turn and
         run every head on the last 16: returns ``(scores (n, words), new history)``."""
+        windows, history = self.head_windows(mel_windows, history)
+        # Heads run one frame at a time: some reshape to a batch of 1 inside the model.
+        scores = np.empty((len(windows), len(self.heads)), dtype=np.float32)
+        for i in range(len(windows)):
+            for j, head in enumerate(self.heads):
+                scores[i, j] = head(windows[None, i]).reshape(-1)[0]
+        return scores, history
+
+    def head_windows(self, mel_windows: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embed ``(n, 76, 32)`` mel windows after the embedding ``history``: returns each frame's
+        head input ``(n, 16, 96)`` (the 16 embeddings ending with its own) and the new history.
+        Shared with trained keywords (:mod:`audiosift.models.wakeword.keyword`)."""
         # Batched: unlike the mel model, the embedding model treats rows independently (measured
         # bit-identical to one window at a time), so a long chunk costs one call.
         embeddings = self.embedding(mel_windows[..., None]).reshape(len(mel_windows), EMBEDDING_SIZE)
         stacked = np.concatenate([history, embeddings])
-        count = len(mel_windows)
-        # Head input of frame i: the 16 embeddings ending with that frame's. Heads run one frame at
-        # a time: some reshape to a batch of 1 inside the model.
-        scores = np.empty((count, len(self.heads)), dtype=np.float32)
-        for i in range(count):
-            window = stacked[None, i + 1: i + 1 + HEAD_EMBEDDINGS]
-            for j, head in enumerate(self.heads):
-                scores[i, j] = head(window).reshape(-1)[0]
-        return scores, stacked[-HEAD_EMBEDDINGS:]
+        windows = np.lib.stride_tricks.sliding_window_view(stacked, (HEAD_EMBEDDINGS, EMBEDDING_SIZE))[1:, 0]
+        return windows, stacked[-HEAD_EMBEDDINGS:]
 
 
 class OpenWakeWordStream(FrameStream):
