@@ -82,7 +82,8 @@ def test_unknown_model_is_one_clear_line(audio_dir):
 def test_models_lists_presets():
     done = run_cli("models", "--format", "json")
     names = [m["name"] for m in json.loads(done.stdout)]
-    assert names == ["intent", "keywords", "language", "zero-shot", "speech"]
+    assert names[:5] == ["intent", "keywords", "language", "zero-shot", "speech"]
+    assert {"wake-word", "wake-word-micro"} <= set(names)
 
 
 def test_demo_falls_back_to_speech_offline(tmp_path):
@@ -94,7 +95,13 @@ def test_demo_falls_back_to_speech_offline(tmp_path):
                           env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert "keywords model unavailable" in done.stderr and "offline 'speech' model" in done.stderr
-    records = {r["path"].rsplit("/", 1)[-1]: r["predictions"][0]["label"]
-               for r in map(json.loads, done.stdout.splitlines())}
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    records = {r["path"].rsplit("/", 1)[-1]: r["predictions"][0]["label"] for r in lines if "path" in r}
     assert records["yes.wav"] == "speech" and records["sentence.wav"] == "speech"
     assert records["noise.wav"] == "no_speech" and records["tone-440hz.wav"] == "no_speech"
+    # Then the wake-word part: a spoken recording, each wake word found once, while it was being said.
+    said = [r for r in lines if r.get("demo") == "wake-word" and "said" in r]
+    heard = [r for r in lines if r.get("demo") == "wake-word" and "label" in r]
+    assert [r["said"] for r in said] == ["alexa", "hey jarvis"] == [r["label"] for r in heard]
+    for truth, event in zip(said, heard):
+        assert truth["start"] < event["end"] <= truth["end"] + 0.3

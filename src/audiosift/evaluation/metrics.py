@@ -6,7 +6,11 @@ Definitions (the same as scikit-learn's defaults, without depending on it):
 - per-class precision = TP / (TP + FP), recall = TP / (TP + FN), F1 = 2PR / (P + R); 0 where a
   denominator is 0 (a class never predicted has precision 0).
 - macro-F1 is the unweighted mean of F1 over every class that is a true label or a top-1
-  prediction of some scored example (scikit-learn's ``f1_score(average="macro")`` label set).
+  prediction of some scored example (scikit-learn's ``f1_score(average="macro")`` label set);
+  weighted F1 weighs each class's F1 by its support (``average="weighted"``).
+- balanced accuracy is the mean recall over the classes that are true labels of some scored
+  example (scikit-learn's ``balanced_accuracy_score``): a majority class cannot carry it.
+- top-5 accuracy is None when the model has at most 5 labels (it would always be 100%).
 """
 
 from __future__ import annotations
@@ -72,11 +76,15 @@ def top_k_accuracy(scored: Scored, k: int) -> float | None:
     return float(hits.mean())
 
 
-def classification_metrics(scored: Scored) -> dict:
-    """accuracy, top-5 accuracy, macro-F1 and per-class P/R/F1/support of the scored examples."""
+def classification_metrics(scored: Scored, label_count: int | None = None) -> dict:
+    """accuracy, balanced accuracy, top-5 accuracy, macro- and weighted F1 and per-class
+    P/R/F1/support of the scored examples. ``label_count``: the labels the model chooses among
+    (top-5 accuracy is None for 5 or fewer); None: unknown, top-5 reported."""
     confusion = confusion_matrix(scored)
     scores = per_class_scores(confusion)
     n = len(scored.truth)
+    support = scores["support"]
+    present = support > 0
     per_class = {
         label: {"precision": float(scores["precision"][i]), "recall": float(scores["recall"][i]),
                 "f1": float(scores["f1"][i]), "support": int(scores["support"][i])}
@@ -84,8 +92,10 @@ def classification_metrics(scored: Scored) -> dict:
     }
     return {
         "accuracy": top_k_accuracy(scored, 1),
-        f"top{TOP_K}_accuracy": top_k_accuracy(scored, TOP_K),
+        "balanced_accuracy": float(scores["recall"][present].mean()) if n else None,
+        f"top{TOP_K}_accuracy": top_k_accuracy(scored, TOP_K) if label_count is None or label_count > TOP_K else None,
         "macro_f1": float(scores["f1"].mean()) if n else None,
+        "weighted_f1": float((scores["f1"] * support).sum() / support.sum()) if n else None,
         "per_class": per_class,
         "scored": n,
     }

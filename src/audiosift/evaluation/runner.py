@@ -35,6 +35,7 @@ from audiosift.evaluation.engines import run_local
 from audiosift.evaluation.job import ClassificationJob
 from audiosift.evaluation.labels import LabelMapper, read_label_map
 from audiosift.evaluation.metrics import classification_metrics, scored_arrays, worst_confusions
+from audiosift.evaluation.provenance import provenance
 from audiosift.evaluation.store import (
     PREDICTIONS_FILE,
     OutputLock,
@@ -67,6 +68,7 @@ class EvaluationOptions:
     ray_gpus_per_actor: float = 0.0
     overwrite: bool = False  # drop an earlier run's predictions in `output` instead of resuming
     progress: bool | None = False  # progress bar on stderr (None: when stderr is a terminal)
+    command: str | None = None  # the command line that started the run, for the provenance (CLI: argv)
 
     def __post_init__(self):
         if not self.output:
@@ -156,7 +158,10 @@ def run_evaluation(model: Any, dataset: str | OpenedDataset, selection: DatasetO
             processed = _run_engine(classifier, job, todo, plan.write, options, plan.ray_stats)
             store.compact(plan.ids)  # complete: one record per example of this run, stale ones gone
         timing = {"started": started, "classifying": classifying, "done": time.perf_counter()}
-        return _finish(folder, store, plan, job, opened, options, processed, timing)
+        origin = provenance(model=model, classifier=classifier, files_fingerprint=identity["model_files"],
+                            revision=options.revision, opened=opened, selection=selection.selection(),
+                            command=options.command, engine=options.engine, dtype=options.dtype)
+        return _finish(folder, store, plan, job, opened, options, processed, timing, origin)
 
 
 def _load(model: Any, options: EvaluationOptions):
@@ -307,7 +312,7 @@ def _run_engine(classifier, job: ClassificationJob, todo: Iterator[Example], wri
 
 
 def _finish(folder: Path, store: PredictionStore, plan: _Plan, job: ClassificationJob, opened: OpenedDataset,
-            options: EvaluationOptions, processed: int, timing: dict) -> EvaluationResult:
+            options: EvaluationOptions, processed: int, timing: dict, origin: dict) -> EvaluationResult:
     ids, mapper = plan.ids, plan.mapper
     records = records_for(store, ids)
     pairs, failures, misclassified, unmapped = [], [], [], 0
@@ -329,7 +334,7 @@ def _finish(folder: Path, store: PredictionStore, plan: _Plan, job: Classificati
         "where": opened.info.get("where"),  # the --where filter, e.g. ["fold=1"]; None: the whole split
         "n": len(records), "missing": len(dict.fromkeys(ids)) - len(records),
         "failures": len(failures), "unmapped": unmapped,
-        **classification_metrics(scored),
+        **classification_metrics(scored, label_count=len(mapper.model_labels)),
         # throughput: clips classified (read, decoded, run) per second of this run's classification;
         # wall time: the whole run, opening the dataset and loading the model included
         "throughput_clips_per_s": processed / classify_s if processed and classify_s > 0 else None,
@@ -338,7 +343,10 @@ def _finish(folder: Path, store: PredictionStore, plan: _Plan, job: Classificati
         "engine": options.engine, **({"ray": plan.ray_stats} if plan.ray_stats else {}),
         "label_mapping": mapper.summary(),
         "worst_confusions": worst_confusions(scored),
+        "provenance": origin,
     }
+    # the errors a user should look at first: those the model was surest of
+    misclassified.sort(key=lambda record: -record["predictions"][0]["score"])
     files = {key: folder / name for key, name in OUTPUT_FILES.items()}
     report.write_metrics(files["metrics"], metrics)
     report.write_confusion_csv(files["confusion_csv"], scored)

@@ -124,7 +124,7 @@ class WakeWordDetector:
             above = scores > self.thresholds
             fire = above & self._armed & (time - self._last_event >= self.refractory_s)
             for column in np.flatnonzero(fire):
-                events.append(Event(self.labels[column], round(max(0.0, time - window), 6), round(float(time), 6),
+                events.append(Event(self.labels[column], round(max(0.0, float(time) - window), 6), round(float(time), 6),
                                     float(scores[column])))
                 self._last_event[column] = time
             self._armed = ~above  # re-armed once a label's score is back at or below its threshold

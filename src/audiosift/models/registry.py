@@ -70,6 +70,12 @@ def _is_transformers(folder: Path) -> bool:
     return model_type is not None and model_type != "clap"
 
 
+def _is_keyword_folder(folder: Path) -> bool:
+    # The same test as audiosift.models.wakeword.keyword.is_keyword_folder, kept here so recognising
+    # a folder imports no runtime.
+    return (folder / "keyword.json").is_file()
+
+
 _KINDS: list[BackendKind] = []
 
 
@@ -125,5 +131,8 @@ for _kind in (
                 download_patterns=(), extra="wake-word", detector=True),
     BackendKind("microwakeword", "audiosift.models.wakeword:build_microwakeword", builtin_prefix="microwakeword",
                 download_patterns=(), extra="wake-word", detector=True),
+    # A keyword trained by `audiosift train-keyword`: a folder with keyword.json + head.npz.
+    BackendKind("keyword", "audiosift.models.wakeword.keyword:build_keyword", _is_keyword_folder,
+                download_patterns=("keyword.json", "head.npz"), extra="wake-word", detector=True),
 ):
     register(_kind)

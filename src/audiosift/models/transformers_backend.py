@@ -75,7 +75,11 @@ class TransformersBackend(ClipBackend):
         self.device = device
         self.dtype = dtype
         self._torch = torch
-        config = model.config
+        self._read_facts(model.config, feature_extractor)
+
+    def _read_facts(self, config, feature_extractor) -> None:
+        """Labels, rate, window and cost facts from the model's config and feature extractor (shared
+        with the ONNX backend, which has the config but no torch model)."""
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
         self.sampling_rate = int(feature_extractor.sampling_rate)
         is_whisper = type(feature_extractor).__name__ == "WhisperFeatureExtractor"

@@ -20,6 +20,9 @@ wyoming-openwakeword (run with LiteRT, ``ai-edge-litert``), the ONNX front end f
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import threading
 
 import numpy as np
@@ -46,21 +49,44 @@ def _litert():
     return interpreter
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Native code's writes to file descriptor 2 go nowhere inside (Python's own errors still raise).
+    LiteRT has no Python switch for its start-up INFO line, and a library should not print it."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class LiteRtModel:
     """One TFLite model on LiteRT; resizes its input only when the batch shape changes."""
 
     def __init__(self, path, threads: int = 1):
-        self._interpreter = _litert().Interpreter(model_path=str(path), num_threads=threads)
+        with _quiet_native_stderr():  # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate"
+            self._interpreter = _litert().Interpreter(model_path=str(path), num_threads=threads)
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
         self._shape: tuple[int, ...] | None = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        if x.shape != self._shape:
-            # strict=False: the heads declare a fixed batch of 1 (their input shape, not a signature).
-            self._interpreter.resize_tensor_input(self._input, list(x.shape), strict=False)
-            self._interpreter.allocate_tensors()
+        if x.shape != self._shape:  # rare: the delegate is (re)built here, with its INFO line
+            with _quiet_native_stderr():
+                # strict=False: the heads declare a fixed batch of 1 (their input shape, not a signature).
+                self._interpreter.resize_tensor_input(self._input, list(x.shape), strict=False)
+                self._interpreter.allocate_tensors()
+                self._interpreter.set_tensor(self._input, np.ascontiguousarray(x, dtype=np.float32))
+                self._interpreter.invoke()
             self._shape = x.shape
+            return self._interpreter.get_tensor(self._output)
         self._interpreter.set_tensor(self._input, np.ascontiguousarray(x, dtype=np.float32))
         self._interpreter.invoke()
         return self._interpreter.get_tensor(self._output)

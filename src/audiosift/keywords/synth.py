@@ -1,0 +1,193 @@
+"""Speech made on the spot for keyword training: every installed synthesizer's voices, English text
+for negatives, and near-misses built from the phrase itself.
+
+Synthesizers are the Debian programs ``espeak-ng`` (accents x voice variants, rate and pitch) and
+``flite`` (its voices, duration stretch and pitch); each is optional, and a missing one only
+narrows the voices. Audio comes back as 16 kHz mono float32 in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from audiosift.errors import AudiosiftError, UsageError
+
+RATE = 16000
+LICENCE_DIR = Path("/usr/share/common-licenses")
+# Licence texts are split by file: training reads these, the benchmark's held-out speech reads the
+# others (BENCH_TEXTS), so no sentence it scores was seen in training.
+BENCH_TEXTS = ("Artistic", "BSD", "MPL-2.0", "CC0-1.0")
+# flite's `awb_time` speaks clock times only; `kal` is its 8 kHz diphone voice (kal16 is kept).
+FLITE_SKIP = {"awb_time", "kal"}
+
+
+class SynthesisError(AudiosiftError):
+    """A synthesizer is missing or failed on a text."""
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One way of speaking: ``engine`` espeak or flite, ``name`` (espeak ``en-us+m3``, flite ``slt``),
+    ``rate`` (espeak words a minute; flite duration stretch, 1 = normal) and ``pitch`` (espeak 0-99;
+    flite target f0 in Hz, 0 = the voice's own)."""
+
+    engine: str
+    name: str
+    rate: float
+    pitch: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.engine}:{self.name}"
+
+
+def engines_available() -> list[str]:
+    return [name for name, program in (("espeak", "espeak-ng"), ("flite", "flite")) if shutil.which(program)]
+
+
+@lru_cache(maxsize=1)
+def espeak_accents() -> tuple[str, ...]:
+    """English accents espeak-ng speaks itself (mbrola voices need separate data: left out)."""
+    out = _run(["espeak-ng", "--voices=en"]).decode()
+    accents = []
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 5 and not parts[4].startswith("mb/") and parts[1].startswith("en"):
+            accents.append(parts[1])
+    return tuple(dict.fromkeys(accents))
+
+
+@lru_cache(maxsize=1)
+def espeak_variants() -> tuple[str, ...]:
+    """espeak-ng's voice variants (``m3``, ``f2``, ``klatt``, ...), as its ``+variant`` names."""
+    out = _run(["espeak-ng", "--voices=variant"]).decode()
+    names = [line.split()[4].removeprefix("!v/") for line in out.splitlines()[1:] if len(line.split()) >= 5]
+    return tuple(dict.fromkeys(names))
+
+
+@lru_cache(maxsize=1)
+def flite_voices() -> tuple[str, ...]:
+    out = _run(["flite", "-lv"]).decode()
+    names = out.split(":", 1)[-1].split()
+    return tuple(name for name in names if name not in FLITE_SKIP)
+
+
+def random_voices(engine: str, count: int, rng: np.random.Generator, variants=None) -> list[Voice]:
+    """``count`` voices of ``engine`` drawn at random (espeak: accent x variant x rate x pitch, from
+    ``variants`` if given; flite: voice x stretch x pitch)."""
+    voices = []
+    for _ in range(count):
+        if engine == "espeak":
+            accent = str(rng.choice(espeak_accents()))
+            variant = str(rng.choice(variants or espeak_variants()))
+            voices.append(Voice("espeak", f"{accent}+{variant}", float(rng.integers(110, 230)),
+                                float(rng.integers(20, 80))))
+        else:
+            voices.append(Voice("flite", str(rng.choice(flite_voices())), float(rng.uniform(0.8, 1.35)),
+                                float(rng.choice([0, 0, rng.uniform(80, 220)]))))
+    return voices
+
+
+def synthesize(text: str, voice: Voice) -> np.ndarray:
+    """``text`` spoken by ``voice``: 16 kHz mono float32, the synthesizer's own silences trimmed."""
+    with tempfile.TemporaryDirectory(prefix="audiosift-tts-") as folder:
+        path = Path(folder) / "speech.wav"
+        if voice.engine == "espeak":
+            command = ["espeak-ng", "-v", voice.name, "-s", str(int(voice.rate)), "-p", str(int(voice.pitch)),
+                       "-w", str(path), text]
+        elif voice.engine == "flite":
+            command = ["flite", "-voice", voice.name, "--setf", f"duration_stretch={voice.rate:.3f}"]
+            if voice.pitch:
+                command += ["--setf", f"int_f0_target_mean={voice.pitch:.0f}"]
+            command += ["-t", text, "-o", str(path)]
+        else:
+            raise UsageError(f"unknown synthesizer {voice.engine!r}: expected espeak or flite")
+        _run(command)
+        import soundfile
+        import soxr
+
+        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    samples = samples.mean(axis=1)
+    if rate != RATE:
+        samples = soxr.resample(samples, rate, RATE).astype(np.float32)
+    return trim(samples)
+
+
+def trim(samples: np.ndarray, level: float = 0.005) -> np.ndarray:
+    """Cut silence at both ends (below ``level``, about -46 dBFS; the synthesizers' pads are exact zeros)."""
+    loud = np.flatnonzero(np.abs(samples) > level)
+    if len(loud) == 0:
+        return samples[:0]
+    return np.ascontiguousarray(samples[loud[0]: loud[-1] + 1], dtype=np.float32)
+
+
+def _run(command: list[str]) -> bytes:
+    if shutil.which(command[0]) is None:
+        raise SynthesisError(f"{command[0]} is not installed (Debian/Ubuntu: apt-get install {command[0]})")
+    try:
+        return subprocess.run(command, check=True, capture_output=True, timeout=120).stdout
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        stderr = getattr(error, "stderr", b"") or b""
+        raise SynthesisError(f"{command[0]} failed on {command[-1][:60]!r}: {stderr.decode(errors='replace')[:200]}") from error
+
+
+def sentences(bench: bool = False, exclude: str = "") -> list[str]:
+    """Sentences of the licence texts: the training files, or (``bench``) the held-out ones.
+    Sentences containing ``exclude`` (the phrase) are left out: they would be positives."""
+    chosen = []
+    for path in sorted(LICENCE_DIR.glob("*")):
+        if path.is_file() and (path.name in BENCH_TEXTS) == bench:
+            chosen.append(path.read_text(errors="replace"))
+    text = re.sub(r"[^A-Za-z0-9,.;:!?'\- ]+", " ", " ".join(chosen))
+    parts = [re.sub(r"\s+", " ", part).strip() for part in re.split(r"(?<=[.;:!?])\s+", text)]
+    unique = list(dict.fromkeys(part for part in parts if len(part.split()) >= 3))
+    if exclude:
+        unique = [part for part in unique if exclude.lower() not in part.lower()]
+    if not unique:
+        raise SynthesisError(f"no English text found in {LICENCE_DIR} (Debian's base-files package puts it there)")
+    return unique
+
+
+def vocabulary(texts: list[str]) -> list[str]:
+    return sorted({word.lower() for text in texts for word in re.findall(r"[A-Za-z]{2,}", text)})
+
+
+def near_misses(phrase: str, vocab: list[str], rng: np.random.Generator, count: int = 40) -> list[str]:
+    """Texts that sound like parts of ``phrase`` without being it: each word alone, the phrase with a
+    word dropped or swapped for a similar-looking word of ``vocab``, its words reversed, and the
+    phrase cut short (its first words plus the start of the last one)."""
+    words = phrase.lower().split()
+    found: list[str] = list(words)
+    if len(words) > 1:
+        found += [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
+        found.append(" ".join(reversed(words)))
+    last = words[-1]
+    if len(last) >= 5:
+        found.append(" ".join(words[:-1] + [last[: len(last) // 2 + 1]]))
+    for i, word in enumerate(words):
+        similar = difflib.get_close_matches(word, vocab, n=12, cutoff=0.6)
+        # A word's plural or the word itself would teach the model that the keyword is a non-keyword.
+        similar = [other for other in similar if other not in (word, word + "s", word + "es")]
+        for other in similar:
+            found.append(" ".join(words[:i] + [other] + words[i + 1:]))
+            found.append(other)
+    found = [text for text in dict.fromkeys(found) if text and text != phrase.lower()]
+    rng.shuffle(found)
+    return found[:count]
+
+
+def check_phrase(phrase: str) -> str:
+    cleaned = re.sub(r"\s+", " ", phrase or "").strip()
+    if not re.fullmatch(r"[A-Za-z][A-Za-z' \-]*", cleaned) or len(cleaned) > 60:
+        raise UsageError(f"the keyword must be 1-60 characters of English words (letters, spaces, - or '), "
+                         f"got {phrase!r}")
+    return cleaned
