@@ -11,7 +11,8 @@ DEFAULT_MODEL = "keywords"
 
 
 def load(model: str = DEFAULT_MODEL, *, device: str = "auto", dtype: str = "float32", batch_size: int = 8,
-         revision: str | None = None, cache_dir: str | None = None, options: RuntimeOptions | None = None):
+         revision: str | None = None, cache_dir: str | None = None, backend: str = "auto",
+         options: RuntimeOptions | None = None):
     """Load a classifier.
 
     ``model`` is a preset (``audiosift.list_models()``), a hub id, a local folder saved with
@@ -19,12 +20,19 @@ def load(model: str = DEFAULT_MODEL, *, device: str = "auto", dtype: str = "floa
     (:class:`~audiosift.inference.classifier.Classifier`); zero-shot (CLAP) models take
     ``candidate_labels`` and also embed audio and text
     (:class:`~audiosift.inference.zero_shot.ZeroShotClassifier`).
+    ``backend="onnx"`` (or ``dtype="int8"``) runs a torch model on onnxruntime, exported once into a
+    cache keyed by the model's fingerprint (docs/deployment.md); a folder made by ``audiosift export``
+    always runs on onnxruntime.
     ``options`` (a :class:`RuntimeOptions`) replaces the keyword options when given.
     """
     options = options or RuntimeOptions(device=device, dtype=dtype, batch_size=batch_size, revision=revision,
-                                        cache_dir=cache_dir)
+                                        cache_dir=cache_dir, backend=backend)
     source = resolve(model)
     folder, kind = locate(source, options)
+    if options.wants_onnx and kind.name != "onnx":
+        from audiosift.models.onnx_export import cached_export
+
+        folder, kind = str(cached_export(source, folder, kind, options)), registry.kind_named("onnx")
     backend = kind.create(registry.ModelRequest(source.model_id, folder, options, source.preset))
     return classifier_for(backend, options, model)
 

@@ -30,6 +30,8 @@ def test_hand_worked_example():
     assert per["b"] == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2})
     assert per["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
     assert metrics["macro_f1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+    assert metrics["weighted_f1"] == pytest.approx((2 * 0.5 + 2 * 0.8 + 1 * 0.0) / 5)
+    assert metrics["balanced_accuracy"] == pytest.approx((1 / 2 + 1.0 + 0.0) / 3)
     assert confusion_matrix(scored).tolist() == [[0, 0, 1], [0, 2, 0], [0, 1, 1]]
     assert worst_confusions(scored)[:2] == [
         {"true": "a", "predicted": "b", "count": 1, "share_of_true": 0.5},
@@ -47,6 +49,20 @@ def test_a_class_only_predicted_counts_in_macro_f1():
 def test_nothing_scored():
     metrics = classification_metrics(scored_arrays([], ["a"]))
     assert metrics["accuracy"] is None and metrics["macro_f1"] is None and metrics["per_class"] == {}
+    assert metrics["weighted_f1"] is None and metrics["balanced_accuracy"] is None
+
+
+def test_top5_only_for_models_with_more_than_five_labels():
+    scored = scored_arrays([("a", ["b", "c", "a"]), ("b", ["b"])], ["a", "b", "c"])
+    assert classification_metrics(scored, label_count=5)["top5_accuracy"] is None  # always 100%: no news
+    assert classification_metrics(scored, label_count=6)["top5_accuracy"] == 1.0
+    assert classification_metrics(scored)["top5_accuracy"] == 1.0  # count unknown: reported
+
+
+def test_balanced_accuracy_ignores_classes_only_predicted():
+    # "z" is predicted but never true: it has no recall to average (scikit-learn's definition too)
+    scored = scored_arrays([("a", ["a"]), ("a", ["z"]), ("a", ["a"]), ("b", ["b"])], ["a", "b", "z"])
+    assert classification_metrics(scored)["balanced_accuracy"] == pytest.approx((2 / 3 + 1.0) / 2)
 
 
 def reference_metrics(pairs):
@@ -118,6 +134,15 @@ def test_matches_scikit_learn_on_random_labels(seed):
     assert metrics["accuracy"] == pytest.approx(sklearn_metrics.accuracy_score(y_true, y_pred), abs=1e-12)
     assert metrics["macro_f1"] == pytest.approx(
         sklearn_metrics.f1_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12)
+    assert metrics["weighted_f1"] == pytest.approx(
+        sklearn_metrics.f1_score(y_true, y_pred, average="weighted", zero_division=0), abs=1e-12)
+    import warnings
+
+    with warnings.catch_warnings():  # "y_pred contains classes not in y_true": expected here
+        warnings.simplefilter("ignore")
+        balanced = sklearn_metrics.balanced_accuracy_score(y_true, y_pred)
+    assert metrics["balanced_accuracy"] == pytest.approx(balanced, abs=1e-12)
+    assert metrics["balanced_accuracy"] != pytest.approx(metrics["accuracy"])  # unbalanced data: they differ
     precision, recall, f1, support = sklearn_metrics.precision_recall_fscore_support(
         y_true, y_pred, labels=scored.classes, zero_division=0)
     for i, label in enumerate(scored.classes):

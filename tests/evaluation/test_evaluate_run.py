@@ -112,7 +112,8 @@ def test_zero_shot_esc50_uses_the_dataset_labels_and_templates(tmp_path, fixture
     assert_same_predictions(read_records(tmp_path / "run"), list(opened), expected)
     metrics = result.metrics
     assert metrics["label_mapping"]["normalised"] == {"clock_tick": "clock tick"}
-    assert metrics["scored"] == 8 and metrics["top5_accuracy"] == 1.0  # 4 candidates: always in the top 5
+    assert metrics["scored"] == 8 and metrics["top5_accuracy"] is None  # 4 candidates: always in the top 5
+    assert "top-5" not in (tmp_path / "run" / "report.md").read_text()
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["templates"] == list(templates) and run["candidate_labels"] == candidates
 
@@ -154,6 +155,37 @@ def test_report_and_confusion_csv_agree_with_metrics(tmp_path, fixture_datasets,
         {c: v["support"] for c, v in metrics["per_class"].items()}
     report = (tmp_path / "run" / "report.md").read_text()
     assert f"| scored | {metrics['scored']} |" in report and "## Most confused pairs" in report
+    assert "![confusion matrix" in report and "(confusion.png)" in report
+    assert f"| weighted F1 | {metrics['weighted_f1']:.4f} |" in report
+    assert f"| balanced accuracy (mean recall) | {metrics['balanced_accuracy']:.2%} |" in report
+
+
+def test_report_lists_the_most_confident_errors_and_says_where_it_came_from(tmp_path, fixture_datasets, ast_model):
+    fixture = fixture_datasets["speech_commands"]
+    result = evaluate(str(ast_model), str(fixture.folder), tmp_path / "run", allow_unmapped=True,
+                      command="audiosift evaluate -m tiny -d data -o run")
+    records = {r["id"]: r for r in read_records(tmp_path / "run") if r.get("predictions")}
+    wrong = [r for r in records.values() if r["predictions"][0]["label"] != r["label"]]
+    assert len(wrong) >= 2
+    report = (tmp_path / "run" / "report.md").read_text()
+    section = report.split("## Misclassified examples")[1].split("##")[0]
+    listed = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ") and
+              not line.startswith("| id")]
+    scores = [records[i]["predictions"][0]["score"] for i in listed]
+    assert scores == sorted(scores, reverse=True) and len(listed) == min(len(wrong), 10)
+    assert max(r["predictions"][0]["score"] for r in wrong) == scores[0]
+
+    origin = json.loads((tmp_path / "run" / "metrics.json").read_text())["provenance"]
+    assert origin == result.metrics["provenance"]
+    assert origin["audiosift_version"] == audiosift.__version__
+    assert origin["model"]["model_id"] and origin["model"]["files_fingerprint"]  # a local folder: its files
+    assert origin["dataset"]["name"] and "shuffle" in origin["dataset"]["selection"]
+    assert origin["command"] == "audiosift evaluate -m tiny -d data -o run"
+    assert origin["machine"]["device"] == "cpu" and origin["machine"]["dtype"] == "float32"
+    assert origin["machine"]["backend"] == "TransformersBackend" and origin["date"].startswith("20")
+    for text in (f"audiosift {audiosift.__version__}", origin["model"]["files_fingerprint"],
+                 "`audiosift evaluate -m tiny -d data -o run`", "device cpu, dtype float32"):
+        assert text in report.split("## Provenance")[1]
 
 
 def test_templates_need_a_zero_shot_model(tmp_path, fixture_datasets, ast_model):

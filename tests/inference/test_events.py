@@ -95,7 +95,7 @@ def test_raven_selection_table_spec():
     rows = [line.split("\t") for line in text.rstrip("\n").split("\n")]
     assert rows[0][:7] == ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)",
                            "High Freq (Hz)"]
-    assert rows[0][7:] == ["Annotation", "Score"]
+    assert rows[0][7:] == ["Annotation", "Score", "Begin File", "File Offset (s)"]
     body = [dict(zip(rows[0], row)) for row in rows[1:]]
     assert [r["Selection"] for r in body] == ["1", "2", "3"]
     assert {r["View"] for r in body} == {"Spectrogram 1"} and {r["Channel"] for r in body} == {"1"}
@@ -104,6 +104,7 @@ def test_raven_selection_table_spec():
         assert float(record["Begin Time (s)"]) == pytest.approx(event.start)
         assert float(record["End Time (s)"]) == pytest.approx(event.end)
         assert float(record["Low Freq (Hz)"]) == 0.0 and float(record["High Freq (Hz)"]) == 8000.0
+        assert record["Begin File"] == "rec.wav" and float(record["File Offset (s)"]) == pytest.approx(event.start)
     assert body[1]["Annotation"] == "dog bark loud"
 
 

@@ -130,7 +130,22 @@ def _logits(clf, waveform):
         return clf.backend.model(**{k: torch.from_numpy(v) for k, v in features.items()}).logits[0].numpy()
 
 
-def test_half_precision_runs(ast_model):
-    clf = audiosift.load(str(ast_model), device="cpu", dtype="bfloat16")
-    predictions = clf(np.zeros(16000, np.float32), sampling_rate=16000, top_k=3)
-    assert len(predictions) == 3 and all(0 <= p["score"] <= 1 for p in predictions)
+@pytest.mark.parametrize("dtype, atol", [("bfloat16", 3e-2), ("float16", 5e-3)])
+def test_half_precision_scores_close_to_float32(ast_model, audio_dir, dtype, atol):
+    """The model really runs in half precision, and its scores stay close to float32: closer than the
+    clips are to one another (so the comparison could catch scores of the wrong clip)."""
+    import torch
+
+    from audiosift.audio import load_audio
+
+    clips = [load_audio(audio_dir / name, 16000) for name in ("yes.wav", "sentence.wav", "tone.wav", "noise.wav")]
+    full = audiosift.load(str(ast_model), device="cpu").scores(clips)
+    clf = audiosift.load(str(ast_model), device="cpu", dtype=dtype)
+    assert next(clf.backend.model.parameters()).dtype == getattr(torch, dtype)
+    half = clf.scores(clips)
+    distances = np.abs(half[:, None, :] - full[None, :, :]).max(axis=2)  # half row i vs float32 row j
+    assert np.diag(distances).max() <= atol
+    assert np.diag(distances).max() > 0  # it did not silently run in float32
+    assert (distances + np.eye(len(clips))).min() >= 2 * atol  # every other clip is far further
+    top = clf(clips[0], sampling_rate=16000, top_k=3)
+    assert [p["label"] for p in top] == [clf.labels[i] for i in np.argsort(-half[0], kind="stable")[:3]]

@@ -80,7 +80,12 @@ def test_model_defaults_to_the_first_of_the_endpoints_kind(client, audio_dir):
 
 def test_top_k_is_respected_and_checked(client, keywords_clf, audio_dir):
     body = post_file(client, "/v1/classify?model=kw&top_k=1000", audio_dir / "tone.wav").json()
-    assert len(body["predictions"]) == len(keywords_clf.labels)
+    expected = keywords_clf(audio_dir / "tone.wav", top_k=None)  # every label, best first
+    assert len(expected) == len(keywords_clf.labels)
+    assert [p["label"] for p in body["predictions"]] == [p["label"] for p in expected]
+    np.testing.assert_allclose([p["score"] for p in body["predictions"]], [p["score"] for p in expected], atol=1e-5)
+    top3 = post_file(client, "/v1/classify?model=kw&top_k=3", audio_dir / "tone.wav").json()["predictions"]
+    assert [p["label"] for p in top3] == [p["label"] for p in expected[:3]]
     assert_error(post_file(client, "/v1/classify?model=kw&top_k=0", audio_dir / "tone.wav"), 422, "top_k")
     assert_error(post_file(client, "/v1/classify?model=kw&top_k=many", audio_dir / "tone.wav"), 422, "top_k")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import itertools
 
-from audiosift.cli.common import (add_model_arguments, add_output_arguments, check_device, check_output_file,
-                                  cli_wording, find_inputs, load_from_args, with_progress)
+from audiosift.cli.common import (add_label_arguments, add_model_arguments, add_output_arguments, check_device,
+                                  check_output_file, cli_wording, find_inputs, load_from_args, read_labels,
+                                  with_progress)
 from audiosift.cli.output import FORMATS, RecordWriter, open_output
 from audiosift.cli.windowed import EVENT_FORMATS, add_window_arguments, run_windowed, wants_windows
 from audiosift.errors import UsageError
@@ -22,6 +23,7 @@ def register(subparsers) -> None:
                     "the exit code is 1 if any file failed.")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
     add_model_arguments(parser)
+    add_label_arguments(parser, "keep")
     add_output_arguments(parser, formats=(*FORMATS, *EVENT_FORMATS))
     add_window_arguments(parser)
     parser.add_argument("--sampling-rate", type=int, default=None, help=argparse.SUPPRESS)
@@ -29,14 +31,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    labels = read_labels(args)  # a fixed model's labels to keep: scores stay the model's own
     files = find_inputs(args)
     # Long recordings (windows, events, speech segments) and wake-word models (detections with their
     # times) are classified as streams: cli/windowed.py.
     if wants_windows(args) or names_a_detector(args.model):
-        return run_windowed(args, files)
+        return run_windowed(args, files, candidate_labels=labels)
     check_output_file(args.output, files)
     check_device(args)
-    return write_results(load_from_args(args), args, files)
+    return write_results(load_from_args(args), args, files, candidate_labels=labels)
 
 
 def write_results(classifier, args, files, **classify_options) -> int:
@@ -63,7 +66,8 @@ def write_results(classifier, args, files, **classify_options) -> int:
 
 def usage_error_for(args, classifier, error: Exception) -> UsageError:
     """The library's complaint about an option, in the CLI's words (flags, not parameters)."""
-    if not hasattr(args, "labels") and getattr(classifier, "takes_labels", "candidate_labels" in str(error)):
+    if not getattr(args, "labels", None) and not getattr(args, "labels_file", None) and \
+            getattr(classifier, "takes_labels", "candidate_labels" in str(error)):
         return UsageError(f"{args.model!r} is a zero-shot model: it scores labels you give; use "
                           f"`audiosift zero-shot --model {args.model} --labels ...`")
     return UsageError(cli_wording(error))

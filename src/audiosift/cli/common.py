@@ -37,6 +37,72 @@ def add_output_arguments(parser: argparse.ArgumentParser, formats: Iterable[str]
                         help="progress bar on stderr (default: when stderr is a terminal and there are many files)")
 
 
+# What --labels means, by command: the one vocabulary (see add_label_arguments) with a line each.
+LABEL_ROLES = {
+    "keep": "labels to report, a subset of the model's (default: all of them)",
+    "score": "the labels to score (required)",
+    "either": "labels that may fire: a subset of a fixed model's (default: all), or a zero-shot model's "
+              "candidate labels (required)",
+}
+TEMPLATE_HELP = ("zero-shot prompt template with {} for the label (default: 'This is a sound of {}.'); repeat "
+                 "it for an ensemble (prompt embeddings averaged), or name a set: ")
+
+
+def add_label_arguments(parser: argparse.ArgumentParser, role: str | None, templates: bool = False) -> None:
+    """``--labels/-l`` (comma-separated) or ``--labels-file FILE``, and with ``templates``
+    ``--template/-t``: the same spelling and meaning in every subcommand. ``role``: a key of
+    :data:`LABEL_ROLES` (None: no labels, e.g. evaluate takes the dataset's)."""
+    if role is not None:
+        group = parser.add_mutually_exclusive_group(required=role == "score")
+        group.add_argument("--labels", "-l", metavar="LABELS",
+                           help=f"{LABEL_ROLES[role]}; comma-separated, e.g. \"dog,vacuum cleaner,rain\"")
+        group.add_argument("--labels-file", metavar="FILE",
+                           help="the labels in a text file, one per line (blank lines and lines starting with "
+                                "# skipped)")
+    if templates:
+        from audiosift.inference.zero_shot import NAMED_TEMPLATE_SETS
+
+        parser.add_argument("--template", "-t", action="append", default=None, metavar="T",
+                            help=TEMPLATE_HELP + ", ".join(NAMED_TEMPLATE_SETS))
+
+
+def read_labels(args) -> list[str] | None:
+    """The labels of ``--labels`` or ``--labels-file`` (None if neither), checked: a UsageError
+    that names the flag if they are bad."""
+    labels_file = getattr(args, "labels_file", None)
+    if labels_file:
+        try:
+            with open(labels_file, encoding="utf-8") as handle:
+                lines = [line.strip() for line in handle]
+        except OSError as error:
+            raise UsageError(f"cannot read --labels-file {labels_file}: {error.strerror or error}") from error
+        raw = [line for line in lines if line and not line.startswith("#")]
+    elif getattr(args, "labels", None):
+        raw = args.labels.split(",") + list(getattr(args, "more_labels", None) or [])
+    else:
+        return None
+    from audiosift.inference.classifier import check_labels
+
+    try:
+        return check_labels([label.strip() for value in raw for label in value.split(",") if label.strip()])
+    except ValueError as error:
+        flag = "--labels-file" if labels_file else "--labels"
+        raise UsageError(cli_wording(error).replace("--labels", flag)) from error
+
+
+def templates_from_args(args):
+    """The checked templates of ``--template`` (a single value may name a set); None if not given."""
+    templates = getattr(args, "template", None)
+    if not templates:
+        return None
+    from audiosift.inference.zero_shot import resolve_templates
+
+    try:
+        return resolve_templates(templates[0] if len(templates) == 1 else templates)
+    except ValueError as error:
+        raise UsageError(cli_wording(error)) from error
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:

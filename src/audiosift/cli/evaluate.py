@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from audiosift.cli.common import add_model_arguments, check_device, cli_wording, positive_int
+from audiosift.cli.common import add_label_arguments, add_model_arguments, check_device, cli_wording, positive_int
 from audiosift.errors import OutputError, UsageError
 
 
@@ -43,8 +43,7 @@ def register(subparsers) -> None:
                              "(null/empty leaves a label out); for zero-shot models: the text of each label")
     labels.add_argument("--allow-unmapped", action="store_true",
                         help="count examples whose label matches no model label as 'unmapped' instead of failing")
-    labels.add_argument("--template", action="append", default=None, metavar="T", dest="templates",
-                        help="zero-shot prompt template, e.g. 'This is a sound of {}.' (repeat for an ensemble)")
+    add_label_arguments(labels, None, templates=True)  # the labels are the dataset's
     run = parser.add_argument_group("run")
     run.add_argument("--output", "-o", required=True, help="folder for the outputs (resumes if it holds this run)")
     run.add_argument("--overwrite", action="store_true", help="discard an earlier run in --output and start afresh")
@@ -76,14 +75,21 @@ def run_command(args) -> int:
             where=args.where, limit=args.limit, shuffle=args.shuffle, seed=args.seed,
             dataset_revision=args.dataset_revision,
             label_map=args.label_map, allow_unmapped=args.allow_unmapped,
-            templates=tuple(args.templates) if args.templates else None, batch_size=args.batch_size,
+            templates=tuple(args.template) if args.template else None, batch_size=args.batch_size,
             device=args.device, dtype=args.dtype, revision=args.revision, engine=args.engine,
             ray_address=args.ray_address, ray_actors=args.ray_actors, ray_gpus_per_actor=args.ray_gpus_per_actor,
-            overwrite=args.overwrite, progress=args.progress)
+            overwrite=args.overwrite, progress=args.progress, command=command_line(args))
     except ValueError as error:  # the library's check of an option, in the CLI's words
         raise UsageError(cli_wording(error)) from error
     print(summary(result.metrics, result.output))
     return 0
+
+
+def command_line(args) -> str:
+    """The command as typed (main() keeps the arguments), for the report's provenance."""
+    import shlex
+
+    return shlex.join(["audiosift", *getattr(args, "argv", None) or ["evaluate", "..."]])
 
 
 def where_condition(text: str):
@@ -104,8 +110,9 @@ def summary(metrics: dict, folder) -> str:
     subset = f" where {' '.join(metrics['where'])}" if metrics.get("where") else ""
     lines = [
         f"{metrics['model']} on {metrics['dataset']}{subset}: accuracy {share(metrics['accuracy'])}, "
-        f"top-5 {share(metrics['top5_accuracy'])}, macro-F1 "
-        f"{'n/a' if metrics['macro_f1'] is None else format(metrics['macro_f1'], '.4f')}",
+        f"balanced {share(metrics['balanced_accuracy'])}, "
+        + (f"top-5 {share(metrics['top5_accuracy'])}, " if metrics["top5_accuracy"] is not None else "")
+        + f"macro-F1 {'n/a' if metrics['macro_f1'] is None else format(metrics['macro_f1'], '.4f')}",
         f"examples {metrics['n']}: scored {metrics['scored']}, failures {metrics['failures']}, "
         f"unmapped {metrics['unmapped']}; this run classified {metrics['processed_this_run']} "
         f"({'n/a' if rate is None else format(rate, '.2f')} clips/s), reused {metrics['reused_from_earlier_runs']}",

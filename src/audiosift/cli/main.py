@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    args.argv = [str(a) for a in (argv if argv is not None else sys.argv[1:])]  # for reports' provenance
+    configure_verbosity(getattr(args, "verbose", False))
     with warnings.catch_warnings():  # restored on return, so an in-process caller keeps its own settings
         warnings.showwarning = _one_line_warning  # no file:line noise for users
         # transformers' AST extractor warns at every load about empty mel filters in the model's own config.

@@ -22,7 +22,8 @@ from typing import IO, Iterator
 from audiosift.errors import OutputError, UsageError
 
 FORMATS = ("table", "json", "jsonl", "csv")
-CSV_FIELDS = ["path", "start", "end", "rank", "label", "score", "error"]
+# overall: "true" on the rows of a speech-only answer over the whole recording (its segments have times)
+CSV_FIELDS = ["path", "start", "end", "rank", "label", "score", "error", "overall"]
 # Written atomically: a json array, or a label track / selection table of one recording, is only whole at the end.
 WHOLE_FILE_FORMATS = ("json", "audacity", "raven")
 
@@ -102,6 +103,8 @@ class RecordWriter:
 
     def _write_csv(self, record: dict) -> None:
         base = {key: record.get(key) for key in ("path", "start", "end")}
+        if record.get("overall"):
+            base["overall"] = "true"
         if "error" in record:
             self._csv.writerow(dict(base, error=record["error"]))
             return
@@ -119,6 +122,8 @@ def format_table_record(record: dict) -> str:
     head = str(record.get("path", ""))
     if "start" in record:
         head += f"  [{record['start']:.2f}-{record['end']:.2f} s]"
+    if record.get("overall"):
+        head += f"  [overall: {record['speech_seconds']:.1f} s of speech in {record['duration_seconds']:.1f} s]"
     if "error" in record:
         return f"{head}\n  ERROR: {record['error']}\n"
     lines = [head]

@@ -114,7 +114,10 @@ def run(args) -> int:
     names = ", ".join(f"{name} ({model.kind})" for name, model in app.state.audiosift.served.items())
     print(f"audiosift serve: serving {names} on http://{_url_host(config.host)}:{config.port}/ "
           f"(API docs at /docs)", file=sys.stderr)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=args.log_level)
+    # ws_max_size: the WebSocket layer refuses an oversized /v1/listen message (close 1009) before it is
+    # buffered whole (uvicorn's default is 16 MiB); the app checks the same limit with a clear message.
+    uvicorn.run(app, host=config.host, port=config.port, log_level=args.log_level,
+                ws_max_size=config.listen_max_message_bytes + 1024)
     return 0
 
 

@@ -11,7 +11,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from audiosift.cli.common import check_device, check_output_file, cli_wording, load_from_args, refuse_input_as_output
+from audiosift.cli.common import (check_device, check_output_file, cli_wording, load_from_args,
+                                  refuse_input_as_output, warn)
 from audiosift.cli.output import RecordWriter, atomic_path, open_output
 from audiosift.errors import AudiosiftError, OutputError, UsageError
 from audiosift.inference.detector import is_detector
@@ -22,6 +23,8 @@ from audiosift.inference.vad import VadOptions
 SPEECH_PRESET = "speech"
 SPEECH_ONLY_PRESETS = ("language",)  # presets that classify only speech by default in windowed mode
 PER_FILE_SUFFIX = {"audacity": ".labels.txt", "raven": ".selections.txt"}
+EVENT_MIN_SCORE = 0.5  # default --min-score of events: see min_score()
+OVERALL_MARK = "(overall)"  # the speech-only answer over the whole recording, in event formats
 
 
 def seconds(text: str) -> float:
@@ -45,18 +48,30 @@ def probability(text: str) -> float:
     return value
 
 
-def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+def add_window_arguments(parser: argparse.ArgumentParser, speech: bool = True) -> None:
+    """The long-recording options; ``speech=False`` leaves out those that need a speech model
+    (segments, speech-only, the VAD's settings), for commands whose models are not one."""
     group = parser.add_argument_group(
         "long recordings", "classify window by window with timestamps (see docs/long-audio.md); any of these "
                            f"options, or --format {'/'.join(EVENT_FORMATS)}, turns it on")
     group.add_argument("--window", type=seconds, default=None, metavar="SECONDS",
-                       help="window length (default: the model's: keywords 1 s, zero-shot 10 s, language 30 s)")
+                       help="window length (default: the model's: " +
+                            ("keywords 1 s, zero-shot 10 s, language 30 s)" if speech else "10 s for CLAP)"))
     group.add_argument("--hop", type=seconds, default=None, metavar="SECONDS",
                        help="step between window starts (default: the preset's, else half the window)")
-    group.add_argument("--min-score", type=probability, default=0.0, metavar="S",
-                       help="drop predictions (and events) scoring below S (default: 0)")
+    group.add_argument("--min-score", type=probability, default=None, metavar="S",
+                       help=f"drop predictions and events scoring below S (default: {EVENT_MIN_SCORE:g} for events "
+                            f"(--merge, --format {'/'.join(EVENT_FORMATS)}): the top label must be likelier than "
+                            f"not; 0 for window records)")
     group.add_argument("--merge", action="store_true",
                        help="join consecutive windows with the same top label into events {label, start, end, score}")
+    group.add_argument("--overwrite", action="store_true",
+                       help="with --output FOLDER: redo recordings whose table is already there (default: skip "
+                            "them, so a rerun finishes an interrupted folder)")
+    if not speech:
+        parser.set_defaults(segments=False, speech_only=None, vad_threshold=0.5, min_speech=0.25, min_silence=0.1,
+                            speech_pad=0.03)
+        return
     group.add_argument("--segments", action="store_true",
                        help="with --model speech: speech segments with timestamps (Silero VAD)")
     group.add_argument("--speech-only", action=argparse.BooleanOptionalAction, default=None,
@@ -73,7 +88,16 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
 
 def wants_windows(args) -> bool:
     return bool(args.window or args.hop or args.merge or args.segments or args.speech_only
-                or args.min_score > 0 or args.format in EVENT_FORMATS)
+                or args.min_score is not None or args.format in EVENT_FORMATS)
+
+
+def min_score(args) -> float:
+    """--min-score, else the default: events keep only top labels likelier than not (a softmax
+    label ahead of all the others together, a sigmoid label more likely present than absent);
+    window records keep every prediction (they have --top-k)."""
+    if args.min_score is not None:
+        return args.min_score
+    return EVENT_MIN_SCORE if args.merge or args.format in EVENT_FORMATS else 0.0
 
 
 def vad_options(args) -> VadOptions:
@@ -89,6 +113,10 @@ def run_windowed(args, files: list[Path], classifier=None, candidate_labels=None
     ``--model``); zero-shot models need ``candidate_labels``.
     """
     per_file = _check_windowed_args(args, files)
+    if per_file:
+        files = _not_done(args, files)
+        if not files:
+            return 0  # all done before: no model to load
     if classifier is None and not args.segments:
         check_device(args)
         classifier = load() if load is not None else load_from_args(args)
@@ -125,10 +153,12 @@ def _check_windowed_args(args, files: list[Path]) -> bool:
         raise UsageError(f"--segments gives speech segments from the VAD: use "
                          f"--model {SPEECH_PRESET} (got --model {args.model})")
     to_folder = bool(args.output) and Path(args.output).is_dir()
-    per_file = args.format in PER_FILE_FORMATS and (len(files) > 1 or to_folder)
+    # A Raven table names each selection's file (Begin File): one table may hold many recordings.
+    per_file = args.format in PER_FILE_FORMATS and (to_folder or (args.format == "audacity" and len(files) > 1))
     if per_file and not to_folder:
-        raise UsageError(f"a {args.format} file describes one recording; for {len(files)} "
-                         f"files give --output FOLDER (an existing folder) to get one file per recording")
+        raise UsageError(f"an {args.format} label track describes one recording; for {len(files)} "
+                         f"files give --output FOLDER (an existing folder) to get one file per recording, "
+                         f"or --format raven for one table of them all")
     if not per_file:
         check_output_file(args.output, files)
         return False
@@ -145,6 +175,18 @@ def _check_windowed_args(args, files: list[Path]) -> bool:
     return True
 
 
+def _not_done(args, files: list[Path]) -> list[Path]:
+    """The recordings whose table is not yet in --output FOLDER (all of them with --overwrite). A
+    table is written atomically, so one that exists is complete: a rerun finishes the others."""
+    if getattr(args, "overwrite", False):
+        return files
+    todo = [path for path in files if not per_file_target(args, path).exists()]
+    if len(todo) < len(files):
+        print(f"audiosift: skipped {len(files) - len(todo)} recording(s) whose {args.format} file is already in "
+              f"{args.output} (--overwrite redoes them)", file=sys.stderr)
+    return todo
+
+
 def per_file_target(args, path: Path) -> Path:
     return Path(args.output) / (path.stem + PER_FILE_SUFFIX[args.format])
 
@@ -159,8 +201,13 @@ def _file_records(args, path: Path, classifier, windows, labels, template) -> It
         if args.segments:
             from audiosift.inference.vad import iter_speech_segments
 
+            found = 0
             for segment in iter_speech_segments(path, vad_options(args), progress=progress):
+                found += 1
                 yield Event("speech", segment.start, segment.end, segment.score)
+            if not found:  # an empty output alone looks like a failure
+                warn(f"{path}: no speech found (at --vad-threshold {args.vad_threshold:g}; lower it for quiet "
+                     f"or distant speech)")
         elif is_detector(classifier):  # wake words: the detections, with their times
             from audiosift.inference.detector import detect_in_recording
 
@@ -188,13 +235,20 @@ def _window_records(args, path, classifier, options, labels, template, progress)
 
     windows = classify_windows(classifier, path, options, candidate_labels=labels,
                                hypothesis_template=template, progress=progress)
+    yield from _events_or_records(args, windows)
+
+
+def _events_or_records(args, windows) -> Iterator:
+    """Window (or speech segment) records as merged events, one event each, or records of the
+    predictions at or above the minimum score."""
+    floor = min_score(args)
     if args.merge:
-        yield from merge_windows(windows, args.min_score)
+        yield from merge_windows(windows, floor)
     elif args.format in EVENT_FORMATS:
-        yield from window_events(windows, args.min_score)
+        yield from window_events(windows, floor)
     else:
         for window in windows:
-            kept = [p for p in window["predictions"] if p["score"] >= args.min_score]
+            kept = [p for p in window["predictions"] if p["score"] >= floor]
             if kept:
                 yield dict(window, predictions=kept)
 
@@ -204,18 +258,14 @@ def _speech_only_records(args, path, classifier, progress) -> Iterator:
 
     result = classify_speech(classifier, path, top_k=args.top_k, vad_options=vad_options(args),
                              max_segment_s=args.window, progress=progress)
-    if args.merge:
-        yield from merge_windows(result.segments, args.min_score)
-    elif args.format in EVENT_FORMATS:
-        yield from window_events(result.segments, args.min_score)
-    else:
-        for segment in result.segments:
-            kept = [p for p in segment["predictions"] if p["score"] >= args.min_score]
-            if kept:
-                yield dict(segment, predictions=kept)
-    if args.format not in EVENT_FORMATS:  # the overall answer has no time span: records only
-        yield {"predictions": result.predictions or [], "speech_seconds": result.speech_seconds,
-               "duration_seconds": result.duration_seconds, "overall": True}
+    yield from _events_or_records(args, result.segments)
+    if args.format in EVENT_FORMATS:  # an event over the whole recording, its label marked as the overall answer
+        if result.predictions:
+            best = result.predictions[0]
+            yield Event(f"{best['label']} {OVERALL_MARK}", 0.0, round(result.duration_seconds, 6), float(best["score"]))
+        return
+    yield {"predictions": result.predictions or [], "speech_seconds": result.speech_seconds,
+           "duration_seconds": result.duration_seconds, "overall": True}
 
 
 class _Sink:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from audiosift.evaluation.metrics import Scored, confusion_matrix
+from audiosift.evaluation.provenance import provenance_lines
 from audiosift.evaluation.store import write_atomically, write_text_atomically
 
 # Above this many classes the confusion plot leaves counts out of the cells (they would be unreadable).
@@ -75,7 +76,9 @@ def plot_confusion(path: Path, scored: Scored, title: str) -> None:
 
 
 def write_report(path: Path, metrics: dict, confusions: list[dict], misclassified: list[dict],
-                 failures: list[dict]) -> None:
+                 failures: list[dict], confusion_image: str | None = None) -> None:
+    """report.md. ``misclassified``: in the order to list them (the runner puts the most confident
+    errors first); ``confusion_image``: the plot's file name beside the report, embedded if given."""
     lines = [f"# Evaluation: {metrics['model']} on {metrics['dataset']}", ""]
     lines += _summary_table(metrics)
     lines += ["", "## Per class", "", "| label | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
@@ -89,9 +92,14 @@ def write_report(path: Path, metrics: dict, confusions: list[dict], misclassifie
                   for c in confusions]
     else:
         lines.append("None: every scored example was predicted correctly.")
+    if confusion_image:
+        lines += ["", "## Confusion matrix", "", f"![confusion matrix: true label by predicted label]"
+                  f"({confusion_image})", "", "Counts: `confusion.csv`."]
     lines += ["", "## Misclassified examples", ""]
     if misclassified:
-        lines += ["| id | file | true | predicted (score) |", "|---|---|---|---|"]
+        lines += [f"The {min(len(misclassified), REPORT_EXAMPLES)} most confident errors of {len(misclassified)} "
+                  f"(all: `predictions.jsonl`).", "",
+                  "| id | file | true | predicted (score) |", "|---|---|---|---|"]
         for record in misclassified[:REPORT_EXAMPLES]:
             best = record["predictions"][0]
             lines.append(f"| {_cell(record['id'])} | {_cell(record.get('path') or '')} | {_cell(record['target'])} "
@@ -102,6 +110,8 @@ def write_report(path: Path, metrics: dict, confusions: list[dict], misclassifie
         lines += ["", "## Failures (not scored)", "", "| id | error |", "|---|---|"]
         lines += [f"| {_cell(r['id'])} | {_cell(r['error'])} |" for r in failures[:REPORT_EXAMPLES]]
     lines += _mapping_notes(metrics["label_mapping"])
+    if metrics.get("provenance"):
+        lines += provenance_lines(metrics["provenance"])
     lines += ["", "Files: `predictions.jsonl` (one record per example), `metrics.json`, `confusion.csv`, "
               "`confusion.png`.", ""]
     write_text_atomically(path, "\n".join(lines))
@@ -110,6 +120,9 @@ def write_report(path: Path, metrics: dict, confusions: list[dict], misclassifie
 def _summary_table(metrics: dict) -> list[str]:
     def share(value):
         return "n/a" if value is None else f"{value:.2%}"
+
+    def decimal(value):
+        return "n/a" if value is None else f"{value:.4f}"
 
     rate = metrics.get("throughput_clips_per_s")
     return [
@@ -120,8 +133,12 @@ def _summary_table(metrics: dict) -> list[str]:
         f"| failures (not scored) | {metrics['failures']} |",
         f"| unmapped labels (not scored) | {metrics['unmapped']} |",
         f"| accuracy | {share(metrics['accuracy'])} |",
-        f"| top-5 accuracy | {share(metrics['top5_accuracy'])} |",
-        f"| macro-F1 | {'n/a' if metrics['macro_f1'] is None else format(metrics['macro_f1'], '.4f')} |",
+        f"| balanced accuracy (mean recall) | {share(metrics.get('balanced_accuracy'))} |",
+        # with 5 labels or fewer the true label is always in the top 5: no information
+        *([f"| top-5 accuracy | {share(metrics['top5_accuracy'])} |"] if metrics.get("top5_accuracy") is not None
+          else []),
+        f"| macro-F1 | {decimal(metrics['macro_f1'])} |",
+        f"| weighted F1 | {decimal(metrics.get('weighted_f1'))} |",
         f"| throughput (this run) | {'n/a' if rate is None else format(rate, '.2f') + ' clips/s'} |",
         f"| classification time (this run) | {metrics['classify_time_s']:.1f} s |",
         f"| wall time (this run, loading included) | {metrics['wall_time_s']:.1f} s |",

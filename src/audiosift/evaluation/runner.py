@@ -357,7 +357,8 @@ def _finish(folder: Path, store: PredictionStore, plan: _Plan, job: Classificati
         report.plot_confusion(files["confusion_png"], scored, title)
     else:
         files.pop("confusion_png")
-    report.write_report(files["report"], metrics, metrics["worst_confusions"], misclassified, failures)
+    report.write_report(files["report"], metrics, metrics["worst_confusions"], misclassified, failures,
+                        confusion_image=files["confusion_png"].name if "confusion_png" in files else None)
     return EvaluationResult(metrics, folder, files)
 
 

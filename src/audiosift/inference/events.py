@@ -7,15 +7,18 @@ Formats (each checked by a test against its spec):
   ``start<TAB>end<TAB>label``, times in seconds; labels lose tabs and line breaks.
 - ``raven``: a Raven selection table: tab-separated with the header ``Selection, View, Channel,
   Begin Time (s), End Time (s), Low Freq (Hz), High Freq (Hz)`` then our ``Annotation`` and
-  ``Score`` columns; selections numbered from 1, ``View`` is ``Spectrogram 1``, ``Channel`` 1, and
-  the band is 0 Hz to the Nyquist frequency of the audio the model heard.
+  ``Score`` columns and Raven's ``Begin File`` (the sound file's name) and ``File Offset (s)`` (the
+  time within it); selections numbered from 1, ``View`` is ``Spectrogram 1``, ``Channel`` 1, and
+  the band is 0 Hz to the Nyquist frequency of the audio the model heard. With ``Begin File`` one
+  table can hold the selections of many recordings (times within each file, as BirdNET writes them).
 
-Audacity label tracks and Raven tables describe one sound file each.
+Audacity label tracks describe one sound file each.
 """
 
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import IO
@@ -24,7 +27,7 @@ EVENT_FORMATS = ("events-csv", "audacity", "raven")
 PER_FILE_FORMATS = ("audacity", "raven")  # one sound file per output file
 EVENTS_CSV_FIELDS = ["path", "start", "end", "label", "score"]
 RAVEN_FIELDS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)",
-                "High Freq (Hz)", "Annotation", "Score"]
+                "High Freq (Hz)", "Annotation", "Score", "Begin File", "File Offset (s)"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ class EventWriter:
             self._selection += 1
             high = f"{self.nyquist_hz:.1f}" if self.nyquist_hz else ""
             row = [str(self._selection), "Spectrogram 1", "1", f"{event.start:.6f}", f"{event.end:.6f}", "0.0",
-                   high, clean_label(event.label), f"{event.score:.6f}"]
+                   high, clean_label(event.label), f"{event.score:.6f}", clean_label(Path(path).name) if path else "",
+                   f"{event.start:.6f}"]
             self.stream.write("\t".join(row) + "\n")
         self.stream.flush()
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from audiosift.errors import UsageError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = ("float32", "float16", "bfloat16")
+DTYPES = ("float32", "float16", "bfloat16", "int8")  # int8: ONNX Runtime only (docs/deployment.md)
+# auto: an exported folder runs on onnxruntime, anything else on torch; onnx: export once (cached), then onnxruntime.
+BACKENDS = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -22,12 +24,17 @@ class RuntimeOptions:
     batch_size: int = 8
     revision: str | None = None  # hub revision (branch, tag or commit)
     cache_dir: str | None = None  # HF cache folder; default: the HF_HOME / HF_HUB_CACHE setting
+    backend: str = "auto"  # one of BACKENDS
 
     def __post_init__(self):
         if not isinstance(self.device, str) or (self.device not in DEVICES and not self.device.startswith("cuda:")):
             raise UsageError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
         if self.dtype not in DTYPES:
             raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.backend not in BACKENDS:
+            raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.dtype == "int8" and self.backend == "torch":
+            raise UsageError("dtype int8 runs on onnxruntime (an int8 ONNX export): use backend 'onnx' or 'auto'")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise UsageError(f"batch_size must be a positive integer, got {self.batch_size!r}")
 
@@ -51,9 +58,16 @@ class RuntimeOptions:
             return torch.device("mps")
         return torch.device("cpu")
 
+    @property
+    def wants_onnx(self) -> bool:
+        """Whether a torch model must be exported first (backend onnx, or int8 weights)."""
+        return self.backend == "onnx" or self.dtype == "int8"
+
     def torch_dtype(self):
         import torch
 
+        if self.dtype == "int8":
+            raise UsageError("dtype int8 has no torch model: it runs on an int8 ONNX export (backend 'onnx')")
         return getattr(torch, self.dtype)
 
 

@@ -65,6 +65,11 @@ def _is_clap(folder: Path) -> bool:
     return config_model_type(folder) == "clap"
 
 
+def _is_onnx_export(folder: Path) -> bool:
+    """An ``audiosift export`` folder: its manifest (``onnx_backend.MANIFEST``) beside the source's config."""
+    return (folder / "audiosift-onnx.json").is_file()
+
+
 def _is_transformers(folder: Path) -> bool:
     model_type = config_model_type(folder)
     return model_type is not None and model_type != "clap"
@@ -123,6 +128,9 @@ def kind_for_folder(folder: Path) -> BackendKind | None:
 
 
 for _kind in (
+    # First: an export folder also holds the source model's config.json.
+    BackendKind("onnx", "audiosift.models.onnx_backend:build", _is_onnx_export,
+                download_patterns=("*.json", "*.onnx", "*.onnx.data", "*.txt", "vocab*", "merges.txt"), extra="onnx"),
     BackendKind("clap", "audiosift.models.clap:build", _is_clap, extra="zero-shot"),
     BackendKind("transformers", "audiosift.models.transformers_backend:build", _is_transformers),
     BackendKind("silero", "audiosift.models.silero:build", builtin_prefix="silero-vad", download_patterns=()),

@@ -3,7 +3,10 @@
 Endpoints (see ``docs/serving.md`` and ``/docs``):
 - ``POST /v1/classify?model=NAME&top_k=K``: audio as a multipart ``file`` field or the raw body;
 - ``POST /v1/zero-shot?model=NAME``: audio + ``labels`` (+ optional ``templates``);
+- ``WS /v1/listen?model=NAME``: live detection on streamed PCM (see ``server/listen.py``);
 - ``GET /v1/models``, ``GET /v1/stats``, ``GET /healthz``, ``GET /docs``, and the page at ``/``.
+
+A wake-word model on ``/v1/classify`` also reports its ``detections`` with their times.
 
 Request flow: the limits middleware admits the request (size, upload time, concurrency) and reads
 its body, the audio is decoded in a worker thread (decoding is CPU work and must not block the event
@@ -29,6 +32,7 @@ from audiosift.server.config import ServerConfig
 from audiosift.server.docs import install_docs
 from audiosift.server.errors import ApiError, install_error_handlers
 from audiosift.server.limits import LimitStats, RequestLimits, UploadLimits
+from audiosift.server.listen import ListenStats, detect_clip, install_listen
 from audiosift.server.models import CLASSIFIER, ZERO_SHOT, ServedModel, ZeroShotItem, load_models, serve_models
 from audiosift.server.uploads import parse_labels, parse_templates, prepare_audio, read_request_audio, text_values
 
@@ -61,11 +65,19 @@ class Prediction(BaseModel):
     score: float
 
 
+class Detection(BaseModel):
+    label: str
+    start: float
+    end: float
+    score: float
+
+
 class PredictionResponse(BaseModel):
     model: str
     predictions: list[Prediction]
     duration_s: float
     warnings: list[str] = []
+    detections: list[Detection] | None = None  # wake-word models only (left out for the others)
 
 
 class ServerState:
@@ -75,6 +87,7 @@ class ServerState:
         self.config = config
         self.served = served
         self.limit_stats = LimitStats()
+        self.listen_stats = ListenStats()
 
     def pick(self, name: str | None, kind: str) -> ServedModel:
         """The model a request asked for (or the first of the endpoint's kind), checked."""
@@ -126,6 +139,7 @@ def create_app(config: ServerConfig | None = None, models: Mapping[str, object] 
     app.mount("/static", StaticFiles(directory=str(STATIC_FOLDER)), name="static")
     _add_info_routes(app, state)
     _add_inference_routes(app, state)
+    install_listen(app, state)
     return app
 
 
@@ -145,16 +159,19 @@ def _add_info_routes(app: FastAPI, state: ServerState) -> None:
     @app.get("/v1/stats", summary="micro-batching and limit counters")
     async def stats():
         return {"models": {name: model.batcher.stats_snapshot() for name, model in state.served.items()},
-                "requests": state.limit_stats.as_dict()}
+                "requests": state.limit_stats.as_dict(), "listen": state.listen_stats.as_dict()}
 
 
 def _add_inference_routes(app: FastAPI, state: ServerState) -> None:
     @app.post("/v1/classify", response_model=PredictionResponse, openapi_extra=_audio_body(),
-              summary="top-k labels of a clip, with a fixed-label model")
+              response_model_exclude_none=True,
+              summary="top-k labels of a clip, with a fixed-label model (wake words: and their detections)")
     async def classify(request: Request,
                        model: str | None = Query(None, description="a served model (default: the first classifier)"),
                        top_k: int = Query(5, ge=1, le=MAX_TOP_K, description="how many labels to return")):
         served = state.pick(model, CLASSIFIER)
+        if served.detector:
+            return await _detections(state, served, await read_request_audio(request), top_k)
         waveform, seconds = await state.decode(served, await read_request_audio(request))
         scores = await served.batcher.run(waveform)
         return _response(served, seconds, top_k_predictions(scores, served.labels, top_k))
@@ -173,6 +190,14 @@ def _add_inference_routes(app: FastAPI, state: ServerState) -> None:
         waveform, seconds = await state.decode(served, upload)
         scores = await served.batcher.run(ZeroShotItem(waveform, label_set, prompt_templates))
         return _response(served, seconds, top_k_predictions(scores, list(label_set), top_k))
+
+
+async def _detections(state: ServerState, served: ServedModel, upload, top_k: int) -> dict:
+    """A wake-word model scans the whole clip (not one window), off the event loop."""
+    clip, seconds = await run_in_threadpool(prepare_audio, served.model, upload, state.config.max_audio_seconds, True)
+    predictions, detections = await run_in_threadpool(detect_clip, served, clip, top_k)
+    return {"model": served.name, "predictions": predictions, "detections": detections,
+            "duration_s": round(seconds, 3), "warnings": []}
 
 
 def _response(served: ServedModel, seconds: float, predictions: list[dict]) -> dict:

@@ -42,6 +42,15 @@ MAX_ZERO_SHOT_LABELS = 100
 MAX_TEMPLATES = 10
 MAX_LABEL_CHARS = 200
 
+# Live listening (WebSocket /v1/listen): one message holds at most 256 KiB (1 s of 48 kHz float32 is
+# 188 KiB; the page sends ~0.1 s), a session at most 10 min of audio and of wall-clock time, a
+# silent client is cut off after 10 s, and 8 sessions run at once (each holds a detector and, per
+# message, a worker thread).
+DEFAULT_LISTEN_MAX_MESSAGE_BYTES = 256 * 1024
+DEFAULT_LISTEN_MAX_SECONDS = 600.0
+DEFAULT_LISTEN_IDLE_TIMEOUT_S = 10.0
+DEFAULT_MAX_LISTEN_SESSIONS = 8
+
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -66,6 +75,10 @@ class ServerConfig:
     upload_idle_timeout_s: float = DEFAULT_UPLOAD_IDLE_TIMEOUT_S
     max_pending_uploads: int = DEFAULT_MAX_PENDING_UPLOADS
     max_cached_prompts: int = DEFAULT_MAX_CACHED_PROMPTS
+    listen_max_message_bytes: int = DEFAULT_LISTEN_MAX_MESSAGE_BYTES
+    listen_max_seconds: float = DEFAULT_LISTEN_MAX_SECONDS
+    listen_idle_timeout_s: float = DEFAULT_LISTEN_IDLE_TIMEOUT_S
+    max_listen_sessions: int = DEFAULT_MAX_LISTEN_SESSIONS
     device: str = "auto"
     dtype: str = "float32"
     skip_unavailable: bool = False  # skip models that fail to load (used for the default set)
@@ -91,6 +104,10 @@ class ServerConfig:
         _check_positive("upload_idle_timeout_s", self.upload_idle_timeout_s, (int, float))
         _check_positive("max_pending_uploads", self.max_pending_uploads, int)
         _check_positive("max_cached_prompts", self.max_cached_prompts, int)
+        _check_positive("listen_max_message_bytes", self.listen_max_message_bytes, int)
+        _check_positive("listen_max_seconds", self.listen_max_seconds, (int, float))
+        _check_positive("listen_idle_timeout_s", self.listen_idle_timeout_s, (int, float))
+        _check_positive("max_listen_sessions", self.max_listen_sessions, int)
         if not isinstance(self.batch_wait_ms, (int, float)) or self.batch_wait_ms < 0:
             raise UsageError(f"batch_wait_ms must be a number >= 0, got {self.batch_wait_ms!r}")
         self.runtime  # device and dtype: checked where every command checks them
@@ -109,6 +126,10 @@ class ServerConfig:
             "max_zero_shot_labels": MAX_ZERO_SHOT_LABELS,
             "upload_timeout_s": self.upload_timeout_s,
             "upload_idle_timeout_s": self.upload_idle_timeout_s,
+            "listen_max_message_bytes": self.listen_max_message_bytes,
+            "listen_max_seconds": self.listen_max_seconds,
+            "listen_idle_timeout_s": self.listen_idle_timeout_s,
+            "max_listen_sessions": self.max_listen_sessions,
         }
 
 

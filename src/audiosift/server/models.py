@@ -40,6 +40,8 @@ class ServedModel:
         self.name = name
         self.model = model
         self.kind = ZERO_SHOT if model.takes_labels else CLASSIFIER
+        # A wake-word model: /v1/classify reports its detections with their times, /v1/listen streams it.
+        self.detector = _is_detector(model)
         run = self._run_zero_shot if self.kind == ZERO_SHOT else self._run_classifier
         self.batcher = MicroBatcher(run, max_batch_size=config.max_batch_size,
                                     max_wait_s=config.batch_wait_ms / 1000.0, name=name)
@@ -60,6 +62,7 @@ class ServedModel:
             "labels": self.labels,
             "sampling_rate": self.sampling_rate,
             "window_seconds": self.model.window_seconds,
+            "detector": self.detector,
         }
 
     def _run_classifier(self, _key, waveforms: list[np.ndarray]) -> np.ndarray:
@@ -76,6 +79,15 @@ class ServedModel:
 
     def close(self) -> None:
         self.batcher.close()
+
+
+def _is_detector(model) -> bool:
+    """A wake-word (or custom keyword) model, as the CLI's ``classify`` tells them: by its backend's
+    kind. Silero's VAD streams frames with a threshold too, but is served as a clip classifier."""
+    from audiosift.inference.detector import is_detector
+    from audiosift.models.registry import names_a_detector
+
+    return is_detector(model) and names_a_detector(str(model.model_id))
 
 
 def load_models(config: ServerConfig) -> dict[str, object]:

@@ -54,9 +54,10 @@ def _checked(upload: Upload) -> Upload:
     return upload
 
 
-def prepare_audio(model, upload: Upload, max_seconds: float) -> tuple[np.ndarray, float]:
+def prepare_audio(model, upload: Upload, max_seconds: float, whole: bool = False) -> tuple[np.ndarray, float]:
     """Decode for ``model`` (in a worker thread: decoding is CPU work), refusing over-long clips:
-    ``(what the model takes, the clip's duration in seconds)``.
+    ``(what the model takes, the clip's duration in seconds)``; with ``whole``, the whole decoded clip
+    at the model's rate (a detector scans all of it, where a fixed-window model keeps its window).
 
     The probe refuses a clip whose header or timestamps say it is long, before decoding; the decoder
     stops as soon as it has decoded more than ``max_seconds``, whatever the container claimed. Any
@@ -66,7 +67,7 @@ def prepare_audio(model, upload: Upload, max_seconds: float) -> tuple[np.ndarray
     if declared is not None and declared > max_seconds + PROBE_SLACK_SECONDS:
         raise AudioTooLongError(_too_long(f"{declared:.1f} s", max_seconds))
     try:
-        return _decode(model, upload, max_seconds, declared)
+        return _decode(model, upload, max_seconds, declared, whole)
     except AudioDecodeError as error:
         raise UploadDecodeError(_unreadable(upload.name), str(error)) from error
     except AudiosiftError:
@@ -76,7 +77,8 @@ def prepare_audio(model, upload: Upload, max_seconds: float) -> tuple[np.ndarray
         raise UploadDecodeError(_unreadable(upload.name), f"{type(error).__name__}: {error}") from error
 
 
-def _decode(model, upload: Upload, max_seconds: float, declared: float | None) -> tuple[np.ndarray, float]:
+def _decode(model, upload: Upload, max_seconds: float, declared: float | None,
+            whole: bool = False) -> tuple[np.ndarray, float]:
     from audiosift.audio.decode import load_audio
 
     try:  # as dicts, the decoder's messages name the upload ("notes.wav: could not decode audio ...")
@@ -87,6 +89,8 @@ def _decode(model, upload: Upload, max_seconds: float, declared: float | None) -
         too_long.detail = str(error)
         raise too_long from error
     seconds = len(clip) / model.sampling_rate  # the model may keep less (a fixed-window model its window)
+    if whole:
+        return clip, seconds
     return model.prepare({"array": clip, "sampling_rate": model.sampling_rate, "path": upload.name}), seconds
 
 

@@ -1,0 +1,200 @@
+"""How much data a keyword is trained on (the budgets), and the assembly of that data: synthesized
+positives and negatives by voice splits, the user's own recordings, all turned into head windows.
+
+Held-out data never shares a voice variant with training: a fifth of espeak-ng's variants (and,
+when flite is used, a random part of its voice x stretch x pitch draws) are kept for it, and its
+sentences are every tenth one of the training texts, which training skips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audiosift.errors import AudiosiftError, UsageError
+from audiosift.keywords import dataset, synth
+from audiosift.keywords.dataset import Clip, Windows
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    positives: int  # synthesized keyword clips for training
+    heldout_positives: int
+    speech_minutes: float  # read text for training negatives
+    heldout_minutes: float  # held-out negatives: read text, plus a third as much non-speech
+    near_misses: int  # clips of near-miss texts (parts of the phrase, similar words)
+    snippets: int  # clips of 1-4 word runs of text
+    noise_minutes: float  # noise, tones, music-like sound for training
+    steps: int  # optimiser steps of the head
+    hidden: tuple[int, ...] = (128, 64)
+    example_copies: int = 20  # augmented copies of each user recording
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+BUDGETS = {
+    # tiny: for tests and a first look (about half a minute); quick: a few minutes; standard: the default.
+    "tiny": Recipe("tiny", 30, 10, 1.0, 0.5, 12, 12, 0.5, 300, (32,), 4),
+    "quick": Recipe("quick", 250, 60, 8.0, 4.0, 80, 100, 3.0, 1500),
+    "standard": Recipe("standard", 900, 150, 35.0, 10.0, 300, 400, 10.0, 4000),
+}
+
+Progress = Callable[[str], None]
+
+
+def recipe_named(name: str) -> Recipe:
+    if name not in BUDGETS:
+        raise UsageError(f"unknown budget {name!r}: expected one of {', '.join(BUDGETS)}")
+    return BUDGETS[name]
+
+
+@dataclass
+class Collected:
+    train: Windows
+    heldout: list[tuple[np.ndarray, tuple[float, float] | None, float, str]]  # (windows, span, seconds, group)
+    counts: dict
+
+
+class Assembler:
+    """Makes the clips of one recipe and turns them into windows as they come (bounded memory)."""
+
+    def __init__(self, phrase: str, recipe: Recipe, engines: list[str], rng: np.random.Generator,
+                 extractor, progress: Progress):
+        self.phrase, self.recipe, self.engines, self.rng = phrase, recipe, engines, rng
+        self.extractor, self.progress = extractor, progress
+        self.train, self.heldout, self.counts = Windows(), [], {}
+        variants = list(synth.espeak_variants()) if "espeak" in engines else []
+        rng.shuffle(variants)
+        cut = max(1, len(variants) // 5) if variants else 0
+        self.variants = {"heldout": variants[:cut], "train": variants[cut:]}
+        texts = synth.sentences(exclude=phrase)
+        self.texts = {"heldout": texts[::10], "train": [t for i, t in enumerate(texts) if i % 10]}
+        self.vocab = synth.vocabulary(texts)
+        self.pool: list[np.ndarray] = []  # read speech, reused as background babble
+
+    def voices(self, split: str, count: int) -> list[synth.Voice]:
+        """``count`` random voices of the split, shared between the engines in use."""
+        out = []
+        for i in range(count):
+            engine = self.engines[i % len(self.engines)]
+            variants = self.variants[split] if engine == "espeak" else None
+            out += synth.random_voices(engine, 1, self.rng, variants)
+        return out
+
+    def add(self, clip: Clip, split: str) -> None:
+        if split == "train":
+            x, y = dataset.clip_windows(self.extractor, clip)
+            self.train.add(x, y, clip.group)
+        else:
+            windows = self.extractor.frame_scores(clip.audio).astype(np.float16)
+            self.heldout.append((windows, clip.span, len(clip.audio) / dataset.RATE, clip.group))
+        key = f"{split}_{clip.group}"
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def speech(self, split: str, minutes: float) -> None:
+        voices = self.voices(split, 24)
+        chunks = dataset.speech_chunks(self.texts[split], minutes, voices, self.rng)
+        if split == "train":
+            self.pool.extend(chunks[:20])
+        for chunk in chunks:
+            self.add(dataset.negative_clip(chunk, self.rng, self.pool, "speech"), split)
+
+    def short_texts(self, split: str, texts: list[str], group: str) -> None:
+        voices = self.voices(split, len(texts))
+        for text, voice in zip(texts, voices):
+            audio = synth.synthesize(text, voice)
+            if len(audio):
+                self.add(dataset.negative_clip(audio, self.rng, self.pool, group), split)
+
+    def positives(self, split: str, count: int) -> None:
+        for index, voice in enumerate(self.voices(split, count)):
+            speech = synth.synthesize(self.phrase, voice)
+            lead = self.pool[int(self.rng.integers(len(self.pool)))] if self.pool and self.rng.random() < 0.3 else None
+            self.add(dataset.positive_clip(speech, self.rng, self.pool, lead=lead), split)
+            if (index + 1) % max(1, count // 4) == 0:
+                self.progress(f"{split} positives: {index + 1}/{count}")
+
+    def noise(self, split: str, minutes: float, clip_s: float = 10.0) -> None:
+        for _ in range(max(1, int(minutes * 60 / clip_s))):
+            self.add(dataset.noise_clip(clip_s, self.rng, self.pool), split)
+
+
+def collect(phrase: str, recipe: Recipe, engines: list[str], rng: np.random.Generator, extractor,
+            progress: Progress, examples: list[np.ndarray] = (), negatives: list[np.ndarray] = ()) -> Collected:
+    """All training and held-out windows of ``recipe`` for ``phrase`` (the order keeps babble
+    available before the positives that use it)."""
+    if not engines:
+        raise AudiosiftError("no speech synthesizer: install espeak-ng or flite (apt-get install espeak-ng flite)")
+    build = Assembler(phrase, recipe, engines, rng, extractor, progress)
+    progress(f"negatives: {recipe.speech_minutes:g} min of read text")
+    build.speech("train", recipe.speech_minutes)
+    progress(f"negatives: {recipe.near_misses} near-misses, {recipe.snippets} short phrases, "
+             f"{recipe.noise_minutes:g} min of noise, tones and music-like sound")
+    misses = synth.near_misses(phrase, build.vocab, rng, count=40)
+    build.short_texts("train", [misses[i % len(misses)] for i in range(recipe.near_misses)], "near-miss")
+    build.short_texts("train", dataset.snippets(build.texts["train"], recipe.snippets, rng), "snippet")
+    build.noise("train", recipe.noise_minutes)
+    build.positives("train", recipe.positives)
+    held_examples = _user_examples(build, examples, recipe)
+    _user_negatives(build, negatives)
+    progress(f"held out: {recipe.heldout_positives} positives, {recipe.heldout_minutes:g} min of speech and "
+             f"{recipe.heldout_minutes / 3:g} min of non-speech")
+    build.positives("heldout", recipe.heldout_positives)
+    build.speech("heldout", recipe.heldout_minutes)
+    build.short_texts("heldout", [misses[i % len(misses)] for i in range(max(4, recipe.near_misses // 5))],
+                      "near-miss")
+    build.noise("heldout", recipe.heldout_minutes / 3)
+    for audio in held_examples:
+        padded, span = dataset.keyword_span(audio, pad_s=0.3)
+        build.add(Clip(padded, span, "user"), "heldout")
+    return Collected(build.train, build.heldout, build.counts)
+
+
+def _user_examples(build: Assembler, examples: list[np.ndarray], recipe: Recipe) -> list[np.ndarray]:
+    """Train on the user's recordings (augmented copies); returns those kept for the held-out set:
+    a quarter of them once there are four or more."""
+    examples = list(examples)
+    held = examples[: len(examples) // 4] if len(examples) >= 4 else []
+    for audio in examples[len(held):]:
+        trimmed, span = dataset.keyword_span(audio)
+        speech = trimmed[int(span[0] * dataset.RATE): int(span[1] * dataset.RATE)]
+        for _ in range(recipe.example_copies):
+            build.add(dataset.positive_clip(speech, build.rng, build.pool, group="user"), "train")
+    return held
+
+
+def _user_negatives(build: Assembler, negatives: list[np.ndarray], clip_s: float = 10.0) -> None:
+    """The user's own non-keyword audio, in 10 s clips: four in five to training, one to held-out."""
+    step = int(clip_s * dataset.RATE)
+    index = 0
+    for audio in negatives:
+        for start in range(0, len(audio), step):
+            piece = audio[start: start + step]
+            if len(piece) >= dataset.RATE:
+                build.add(Clip(piece, None, "user-negative"), "heldout" if index % 5 == 4 else "train")
+                index += 1
+
+
+def read_audio_folder(folder: str | Path | None, warn: Progress, max_seconds: float = 3600.0) -> list[np.ndarray]:
+    """Every audio file under ``folder`` at 16 kHz (each cut at ``max_seconds``); unreadable files
+    are reported through ``warn`` and skipped."""
+    if folder is None:
+        return []
+    from audiosift.audio.decode import load_audio
+    from audiosift.audio.files import find_audio_files
+
+    path = Path(folder)
+    if not path.exists():
+        raise UsageError(f"{folder}: no such folder (expected a folder of audio files)")
+    out = []
+    for file in find_audio_files([str(path)], report=warn):
+        try:
+            out.append(load_audio(str(file), dataset.RATE, max_seconds=max_seconds, too_long="truncate"))
+        except AudiosiftError as error:
+            warn(f"skipped {file}: {error}")
+    return out

@@ -1,0 +1,221 @@
+"""Train a custom keyword detector from its text: ``train_keyword("hey computer", "models/hey")``.
+
+The recipe (docs/wake-words.md has the measured results):
+1. data (:mod:`audiosift.keywords.recipe`): the phrase spoken by random synthesizer voices,
+   augmented (speed, room, noise / music / tones / babble at 0-30 dB SNR, level), against read text,
+   near-misses, short phrases and non-speech, all as openWakeWord front-end windows;
+2. a small MLP head (torch to train, numpy to run) on balanced batches, two rounds: the second
+   oversamples the negatives the first round scored highest (hard-negative mining);
+3. the threshold from held-out voices and text (:func:`audiosift.keywords.evaluate.pick_threshold`);
+4. a folder ``keyword.json`` + ``head.npz`` that ``audiosift.load`` reads as a detector.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from audiosift.errors import OutputError
+from audiosift.keywords import evaluate, synth
+from audiosift.keywords.recipe import Collected, Progress, collect, read_audio_folder, recipe_named
+from audiosift.models.wakeword import keyword as keyword_model
+from audiosift.models.wakeword.openwakeword import STARTUP_FRAMES
+
+POSITIVES_PER_BATCH = 128
+NEGATIVES_PER_BATCH = 384  # 3:1, so negatives dominate the loss as they dominate real audio
+HARD_FRACTION = 0.02  # the top 2% scoring negatives after round one are oversampled in round two
+HARD_SHARE = 0.5  # of each round-two negative batch
+GROUP_WEIGHT = {"near-miss": 3.0, "snippet": 2.0, "user-negative": 3.0}  # sampling weight of a negative
+
+
+@dataclass
+class TrainResult:
+    folder: Path
+    manifest: dict
+
+
+def train_keyword(phrase: str, output: str | Path, *, examples: str | Path | None = None,
+                  negatives: str | Path | None = None, budget: str = "standard", engines: list[str] | None = None,
+                  frontend: str = "tflite", max_fa_per_hour: float = 1.0, seed: int = 0,
+                  progress: Progress | None = None) -> TrainResult:
+    """Train ``phrase`` and write its detector folder to ``output`` (see module docstring).
+    ``engines`` limits the synthesizers (default: every installed one)."""
+    started = time.perf_counter()
+    progress = progress or (lambda message: None)
+    phrase = synth.check_phrase(phrase)
+    folder = _check_output(output)
+    recipe = recipe_named(budget)
+    engines = _engines(engines)
+    rng = np.random.default_rng(seed)
+    user_pos = read_audio_folder(examples, progress, max_seconds=30.0)
+    user_neg = read_audio_folder(negatives, progress)
+    progress(f"training {phrase!r} ({recipe.name} budget; voices: {', '.join(engines)}; "
+             f"{len(user_pos)} recording(s) of yours, {len(user_neg)} negative file(s))")
+    extractor = keyword_model.window_extractor(frontend)
+    data = collect(phrase, recipe, engines, rng, extractor, progress, user_pos, user_neg)
+    x, y, groups = data.train.arrays()
+    progress(f"head: {int((y == 1).sum())} positive and {int((y == 0).sum())} negative windows, "
+             f"{recipe.steps} steps ({time.perf_counter() - started:.0f} s so far)")
+    head = fit_head(x, y, groups, recipe, seed, progress)
+    heldout, threshold = choose_threshold(head, data, max_fa_per_hour)
+    manifest = _manifest(phrase, frontend, head, threshold, heldout, recipe, engines, seed, max_fa_per_hour,
+                         data, time.perf_counter() - started)
+    _write(folder, head, manifest)
+    progress(f"held out: recall {heldout['recall']:.1%} ({heldout['found']}/{heldout['occurrences']}), "
+             f"{heldout['false_accepts']} false accept(s) in {heldout['hours']:.2f} h "
+             f"({heldout['false_accepts_per_hour']:.2f} per hour) at threshold {threshold:.4g}")
+    return TrainResult(folder, manifest)
+
+
+def _engines(requested: list[str] | None) -> list[str]:
+    from audiosift.errors import UsageError
+
+    installed = synth.engines_available()
+    if requested is None:
+        return installed
+    unknown = [name for name in requested if name not in ("espeak", "flite")]
+    if unknown:
+        raise UsageError(f"unknown synthesizer(s) {', '.join(unknown)}: expected espeak and/or flite")
+    missing = [name for name in requested if name not in installed]
+    if missing:
+        raise UsageError(f"{', '.join(missing)} not installed (apt-get install espeak-ng flite)")
+    return list(dict.fromkeys(requested))
+
+
+def fit_head(x: np.ndarray, y: np.ndarray, groups: np.ndarray, recipe, seed: int, progress: Progress):
+    """Train the MLP; returns a numpy :class:`MlpHead` with the input standardisation folded into
+    its first layer."""
+    import torch
+
+    from audiosift.errors import AudiosiftError
+
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    if len(pos) == 0 or len(neg) == 0:
+        raise AudiosiftError("training needs keyword and non-keyword windows: no speech came out of the synthesizers")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    mean = x.astype(np.float32).mean(axis=0)
+    std = x.astype(np.float32).std(axis=0) + 1e-3
+    sizes = [x.shape[1], *recipe.hidden, 1]
+    layers: list = []
+    for i in range(len(sizes) - 1):
+        layers += [torch.nn.Linear(sizes[i], sizes[i + 1]), torch.nn.ReLU(), torch.nn.Dropout(0.2)]
+    model = torch.nn.Sequential(*layers[:-2])
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=recipe.steps)
+    weights = np.asarray([GROUP_WEIGHT.get(g, 1.0) for g in groups[neg]])
+    neg_p = weights / weights.sum()
+    hard = None
+    for step in range(recipe.steps):
+        if step == recipe.steps // 2:
+            hard = _hardest(model, x, neg, mean, std)
+        batch = np.concatenate([rng.choice(pos, POSITIVES_PER_BATCH), _negative_batch(rng, neg, neg_p, hard)])
+        inputs = torch.from_numpy((x[batch].astype(np.float32) - mean) / std)
+        inputs = inputs + 0.1 * torch.randn_like(inputs)  # a little feature noise: smoother decision surface
+        targets = torch.from_numpy((y[batch] == 1).astype(np.float32))
+        model.train()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(inputs).squeeze(1), targets)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        if (step + 1) % max(1, recipe.steps // 4) == 0:
+            progress(f"head: step {step + 1}/{recipe.steps}, loss {loss.item():.4f}")
+    return _to_numpy(model, mean, std)
+
+
+def _negative_batch(rng, neg, neg_p, hard):
+    if hard is None or len(hard) == 0:
+        return rng.choice(neg, NEGATIVES_PER_BATCH, p=neg_p)
+    count = int(NEGATIVES_PER_BATCH * HARD_SHARE)
+    return np.concatenate([rng.choice(hard, count), rng.choice(neg, NEGATIVES_PER_BATCH - count, p=neg_p)])
+
+
+def _hardest(model, x, neg, mean, std) -> np.ndarray:
+    """The negatives the model scores highest now (the top HARD_FRACTION of them)."""
+    import torch
+
+    model.eval()
+    logits = []
+    with torch.no_grad():
+        for start in range(0, len(neg), 8192):
+            part = neg[start: start + 8192]
+            logits.append(model(torch.from_numpy((x[part].astype(np.float32) - mean) / std)).squeeze(1).numpy())
+    scores = np.concatenate(logits)
+    count = max(1, int(len(neg) * HARD_FRACTION))
+    return neg[np.argsort(scores)[-count:]]
+
+
+def _to_numpy(model, mean: np.ndarray, std: np.ndarray):
+    """``(x - mean) / std`` then W0: the same as x @ (W0 / std) + (b0 - (mean / std) @ W0)."""
+    linears = [layer for layer in model if hasattr(layer, "weight")]
+    arrays = {}
+    for index, layer in enumerate(linears):
+        weight = layer.weight.detach().numpy().T.astype(np.float32)
+        bias = layer.bias.detach().numpy().astype(np.float32)
+        if index == 0:
+            bias = bias - (mean / std) @ weight
+            weight = weight / std[:, None]
+        arrays[f"w{index}"], arrays[f"b{index}"] = weight.astype(np.float32), bias.astype(np.float32)
+    return keyword_model.MlpHead(arrays)
+
+
+def heldout_recordings(head, data: Collected, groups: set[str] | None = None) -> list[evaluate.ScoredRecording]:
+    """The held-out clips scored by ``head`` as the detector streams them (first frames at 0)."""
+    out = []
+    for index, (windows, span, seconds, group) in enumerate(data.heldout):
+        if groups is not None and group not in groups:
+            continue
+        scores = head(windows.astype(np.float32)).astype(np.float64)
+        scores[:STARTUP_FRAMES] = 0.0
+        times = (np.arange(len(scores)) + 1) * 0.08
+        out.append(evaluate.ScoredRecording(f"{group}-{index}", seconds, times, scores, [span] if span else []))
+    return out
+
+
+def choose_threshold(head, data: Collected, max_fa_per_hour: float) -> tuple[dict, float]:
+    recordings = heldout_recordings(head, data)
+    curve = evaluate.det_curve(recordings)
+    point = evaluate.pick_threshold(curve, max_fa_per_hour)
+    users = heldout_recordings(head, data, {"user"})
+    if users:
+        point = {**point, "user_recall": evaluate.metrics_at(users, point["threshold"])["recall"]}
+    return point, float(point["threshold"])
+
+
+def _manifest(phrase, frontend, head, threshold, heldout, recipe, engines, seed, max_fa, data, seconds) -> dict:
+    from audiosift import __version__
+
+    return {
+        "format": keyword_model.FORMAT, "phrase": phrase, "label": phrase.lower(), "threshold": threshold,
+        "frontend": frontend, "head": {"type": "mlp", "sizes": [int(head.layers[0][0].shape[0])]
+                                       + [int(w.shape[1]) for w, _ in head.layers]},
+        "recipe": {**recipe.as_dict(), "engines": engines, "seed": seed, "max_false_accepts_per_hour": max_fa,
+                   "clips": data.counts},
+        "heldout": heldout, "training_seconds": round(seconds, 1), "audiosift": __version__,
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "licence": keyword_model.KeywordBackend.licence,
+    }
+
+
+def _check_output(output: str | Path) -> Path:
+    folder = Path(output)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"--output {output} is a file; give a folder for the keyword model")
+    if folder.is_dir() and any(folder.iterdir()) and not keyword_model.is_keyword_folder(folder):
+        raise OutputError(f"--output {output} is a folder that already holds other files; give a new or empty "
+                          f"folder (or an earlier keyword's, to replace it)")
+    if not folder.parent.is_dir():
+        raise OutputError(f"the folder above --output {output} does not exist: {folder.parent}")
+    return folder
+
+
+def _write(folder: Path, head, manifest: dict) -> None:
+    folder.mkdir(exist_ok=True)
+    np.savez(folder / keyword_model.WEIGHTS, **head.arrays())
+    (folder / keyword_model.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
