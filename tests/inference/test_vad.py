@@ -336,3 +336,16 @@ def test_tracker_matches_silero_on_random_probabilities(seed):
         compared += len(expected)
         touching += assert_same_segments(got, expected, options.pad_s)
     assert compared > 100 and touching > 0  # the random runs do exercise both cases
+
+
+def test_speech_only_scoring_takes_label_sets_like_every_path(clap_model, audio_dir):
+    """Zero-shot models score only the speech too: their labels go through the same label set."""
+    import audiosift
+
+    zero_shot = audiosift.load(str(clap_model), device="cpu")
+    clip = load_audio(audio_dir / "sentence.wav", 16000)
+    samples = np.concatenate([np.zeros(16000, np.float32), clip, np.zeros(16000, np.float32)])
+    result = classify_speech(zero_shot, samples, sampling_rate=16000, top_k=None, candidate_labels=["speech", "dog"])
+    assert result.segments and {p["label"] for p in result.predictions} == {"speech", "dog"}
+    with pytest.raises(audiosift.UsageError, match="needs the labels"):
+        classify_speech(zero_shot, samples, sampling_rate=16000)

@@ -92,14 +92,16 @@ class _SegmentAudio:
 
 def iter_speech_predictions(classifier, audio: AudioInput, *, vad_options: VadOptions | None = None,
                             max_segment_s: float | None = None, sampling_rate: int | None = None,
-                            progress: ProgressCallback | None = None,
-                            block_seconds: float = DEFAULT_BLOCK_SECONDS) -> Iterator[tuple[float, float, np.ndarray]]:
-    """``(start, end, scores)`` for each speech segment of ``audio``, in order, as they are scored.
+                            progress: ProgressCallback | None = None, block_seconds: float = DEFAULT_BLOCK_SECONDS,
+                            label_set=None) -> Iterator[tuple[float, float, np.ndarray]]:
+    """``(start, end, scores)`` for each speech segment of ``audio``, in order, as they are scored
+    (``label_set``: from ``classifier.label_set(...)``; default the model's own labels).
 
     Segments longer than ``max_segment_s`` (default: the model's window, 30 s for Whisper) are cut
     into pieces, each classified on its own.
     """
     max_segment_s = max_segment_s or default_window(classifier)[0]
+    label_set = label_set or classifier.label_set()
     base = vad_options or VadOptions()
     pad = base.pad_s
     options = VadOptions(base.threshold, base.neg_threshold, base.min_speech_s, base.min_silence_s, pad,
@@ -122,39 +124,41 @@ def iter_speech_predictions(classifier, audio: AudioInput, *, vad_options: VadOp
             first_needed = min(first_needed, round(waiting[0].start * VAD_RATE))
         held.forget_before(first_needed)
         if len(pending) >= classifier.options.batch_size:
-            yield from _score(classifier, pending)
+            yield from _score(classifier, pending, label_set)
             pending = []
         if progress:
             progress(segmenter.samples_seen / VAD_RATE, stream.duration_s)
     for segment in waiting + segmenter.finish():
         pending.append((segment.start, segment.end, held.cut(segment.start, segment.end)))
-    yield from _score(classifier, pending)
+    yield from _score(classifier, pending, label_set)
 
 
-def _score(classifier, pending) -> Iterator[tuple[float, float, np.ndarray]]:
+def _score(classifier, pending, label_set=None) -> Iterator[tuple[float, float, np.ndarray]]:
     if not pending:
         return
-    min_samples = int(getattr(classifier.backend, "min_samples", 1))
+    min_samples = classifier.min_samples
     waveforms = []
     for _, _, samples in pending:
         waveform = resample(samples, VAD_RATE, classifier.sampling_rate)
         if len(waveform) < min_samples:
             waveform = np.pad(waveform, (0, min_samples - len(waveform)))
         waveforms.append(waveform)
-    for (start, end, _), row in zip(pending, classifier.scores(waveforms)):
+    for (start, end, _), row in zip(pending, classifier.scores(waveforms, label_set)):
         yield start, end, row
 
 
 def classify_speech(classifier, audio: AudioInput, *, top_k: int | None = 5, vad_options: VadOptions | None = None,
                     max_segment_s: float | None = None, sampling_rate: int | None = None,
-                    progress: ProgressCallback | None = None) -> SpeechResult:
+                    progress: ProgressCallback | None = None, candidate_labels=None,
+                    hypothesis_template=None) -> SpeechResult:
     """Classify only the speech in ``audio`` and aggregate (see module docstring).
 
     For ``audiosift.load("language")`` this is spoken language ID of a long recording: the overall
     language plus the language of every speech segment.
     """
     check_top_k(top_k)
-    labels: Sequence[str] = classifier.labels
+    label_set = classifier.label_set(candidate_labels, hypothesis_template)
+    labels: Sequence[str] = label_set.names
     average = LogProbAverage(len(labels))
     result = SpeechResult(None)
 
@@ -165,7 +169,7 @@ def classify_speech(classifier, audio: AudioInput, *, top_k: int | None = 5, vad
 
     for start, end, row in iter_speech_predictions(classifier, audio, vad_options=vad_options,
                                                    max_segment_s=max_segment_s, sampling_rate=sampling_rate,
-                                                   progress=track):
+                                                   progress=track, label_set=label_set):
         average.add(row, end - start)
         result.segments.append({"start": start, "end": end, "predictions": top_k_predictions(row, labels, top_k)})
         result.speech_seconds += end - start
