@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from audiosift.errors import DatasetError
+from audiosift.errors import DatasetError, UsageError
 
 Condition = tuple[str, tuple[str, ...]]
 Where = tuple[Condition, ...]
@@ -30,10 +30,10 @@ WHERE_SYNTAX = "COLUMN=VALUE[,VALUE...] (e.g. fold=1, or lang_id=en-AU,de-DE)"
 def parse_condition(text: str) -> Condition:
     """``"fold=1,2"`` -> ``("fold", ("1", "2"))``; a ValueError says what is wrong."""
     if not isinstance(text, str):
-        raise ValueError(f"where: expected {WHERE_SYNTAX}, got {text!r}")
+        raise UsageError(f"where: expected {WHERE_SYNTAX}, got {text!r}")
     column, equals, values = text.partition("=")
     if not equals or not column.strip():
-        raise ValueError(f"where: expected {WHERE_SYNTAX}, got {text!r}")
+        raise UsageError(f"where: expected {WHERE_SYNTAX}, got {text!r}")
     return _condition(column, values.split(","), text)
 
 
@@ -58,17 +58,17 @@ def normalise_where(where: Any) -> Where:
             single = isinstance(values, (str, bytes, numbers.Number, np.generic)) or values is None
             conditions.append(_condition(column, [values] if single else list(values), item))
         else:
-            raise ValueError(f"where: expected {WHERE_SYNTAX} strings, a mapping of column -> value(s), or "
+            raise UsageError(f"where: expected {WHERE_SYNTAX} strings, a mapping of column -> value(s), or "
                              f"(column, values) pairs, got {item!r}")
     return tuple(conditions)
 
 
 def _condition(column: Any, values: Sequence[Any], given: Any) -> Condition:
     if not isinstance(column, str) or not column.strip():
-        raise ValueError(f"where: the column must be a non-empty name, got {column!r} in {given!r}")
+        raise UsageError(f"where: the column must be a non-empty name, got {column!r} in {given!r}")
     texts = tuple(_value_text(value) for value in values)
     if not texts or not all(texts):
-        raise ValueError(f"where: every value must be non-empty (expected {WHERE_SYNTAX}), got {given!r}")
+        raise UsageError(f"where: every value must be non-empty (expected {WHERE_SYNTAX}), got {given!r}")
     return column.strip(), tuple(dict.fromkeys(texts))
 
 

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import IO
 
+from audiosift.errors import UsageError
+
 EVENT_FORMATS = ("events-csv", "audacity", "raven")
 PER_FILE_FORMATS = ("audacity", "raven")  # one sound file per output file
 EVENTS_CSV_FIELDS = ["path", "start", "end", "label", "score"]
@@ -90,7 +92,7 @@ class EventWriter:
 
     def __init__(self, stream: IO[str], fmt: str, nyquist_hz: float | None = None):
         if fmt not in EVENT_FORMATS:
-            raise ValueError(f"event format must be one of {', '.join(EVENT_FORMATS)}, got {fmt!r}")
+            raise UsageError(f"event format must be one of {', '.join(EVENT_FORMATS)}, got {fmt!r}")
         self.stream, self.format, self.nyquist_hz = stream, fmt, nyquist_hz
         self._selection = 0
         self._csv = None

@@ -23,9 +23,12 @@ have arrived.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
+from audiosift.errors import UsageError
 
 from audiosift.audio.decode import resample_stream, to_channels_first, to_mono
 from audiosift.inference.events import Event
@@ -36,7 +39,7 @@ from audiosift.models.silero import FRAME_SAMPLES, SAMPLING_RATE as VAD_RATE
 
 @dataclass(frozen=True)
 class StreamingOptions:
-    threshold: float = 0.5  # a label fires at or above this score
+    threshold: float | Mapping[str, float] = 0.5  # a label fires at or above this; {label: score}: per label
     labels: tuple[str, ...] | None = None  # fixed models: the labels that may fire (None: all); zero-shot: required
     window_s: float | None = None  # default: the model's (see audiosift.inference.windows)
     hop_s: float | None = None
@@ -47,14 +50,15 @@ class StreamingOptions:
     hypothesis_template: str | tuple[str, ...] | None = None  # zero-shot prompt(s)
 
     def __post_init__(self):
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+        values = self.threshold.values() if isinstance(self.threshold, Mapping) else [self.threshold]
+        if not all(isinstance(v, (int, float)) and 0.0 < v <= 1.0 for v in values):
+            raise UsageError(f"threshold must be in (0, 1] (one number, or {{label: number}}), got {self.threshold}")
         if not 0.0 < self.vad_threshold < 1.0:
-            raise ValueError(f"vad_threshold must be in (0, 1), got {self.vad_threshold}")
+            raise UsageError(f"vad_threshold must be in (0, 1), got {self.vad_threshold}")
         if self.min_speech_s < 0 or self.refractory_s < 0:
-            raise ValueError("min_speech_s and refractory_s must be >= 0 seconds")
+            raise UsageError("min_speech_s and refractory_s must be >= 0 seconds")
         if self.labels is not None and not self.labels:
-            raise ValueError("labels: give at least one label, or None for all of the model's labels")
+            raise UsageError("labels: give at least one label, or None for all of the model's labels")
 
 
 class StreamingClassifier:
@@ -62,7 +66,7 @@ class StreamingClassifier:
 
     def __init__(self, classifier, options: StreamingOptions | None = None, **overrides):
         if options is not None and overrides:
-            raise TypeError("pass StreamingOptions or keyword options, not both")
+            raise UsageError("pass StreamingOptions or keyword options, not both")
         if options is None:
             labels = overrides.get("labels")
             if isinstance(labels, str):
@@ -77,6 +81,7 @@ class StreamingClassifier:
         # The labels that may fire: a fixed model's subset (its own scores), or zero-shot candidates.
         self._scorer = WindowScorer(classifier, classifier.label_set(options.labels, options.hypothesis_template), 1)
         self._allowed = list(range(len(self._scorer.labels)))
+        self._thresholds = _per_label(options.threshold, self._scorer.labels)
         self._window, self._hop = round(self.window_s * self.rate), round(self.hop_s * self.rate)
         self._min_speech_frames = frames_for(options.min_speech_s)
         self._vad = FrameVad() if options.vad else None
@@ -163,7 +168,7 @@ class StreamingClassifier:
         events = []
         for position in self._allowed:
             score = float(scores[position])
-            if score < self.options.threshold:
+            if score < self._thresholds[position]:
                 continue
             last_end = self._last_heard.get(position)
             self._last_heard[position] = end_s
@@ -171,6 +176,18 @@ class StreamingClassifier:
                 continue  # the same utterance, still being heard
             events.append(Event(self._scorer.labels[position], round(start_s, 6), round(end_s, 6), score))
         return events
+
+
+def _per_label(threshold, labels) -> list[float]:
+    """One threshold per label: a number for all, or {label: number} (labels left out: 0.5, the default)."""
+    if not isinstance(threshold, Mapping):
+        return [float(threshold)] * len(labels)
+    unknown = sorted(set(threshold) - set(labels))
+    if unknown:
+        raise UsageError(f"thresholds given for labels that cannot fire: {', '.join(map(str, unknown))} "
+                         f"(the labels: {', '.join(labels[:40])})")
+    default = StreamingOptions.threshold
+    return [float(threshold.get(label, default)) for label in labels]
 
 
 def _as_mono(chunk) -> np.ndarray:

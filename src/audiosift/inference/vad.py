@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from audiosift.errors import UsageError
+
 from audiosift.audio.decode import AudioInput
 from audiosift.audio.stream import DEFAULT_BLOCK_SECONDS, open_stream
 from audiosift.models.silero import FRAME_SAMPLES, FRAME_SECONDS, SAMPLING_RATE, SileroStream
@@ -43,15 +45,15 @@ class VadOptions:
 
     def __post_init__(self):
         if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"VAD threshold must be between 0 and 1, got {self.threshold}")
+            raise UsageError(f"VAD threshold must be between 0 and 1, got {self.threshold}")
         if self.neg_threshold is not None and not 0.0 <= self.neg_threshold <= self.threshold:
-            raise ValueError(f"neg_threshold must be between 0 and threshold ({self.threshold}), "
+            raise UsageError(f"neg_threshold must be between 0 and threshold ({self.threshold}), "
                              f"got {self.neg_threshold}")
         for name in ("min_speech_s", "min_silence_s", "pad_s"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 seconds, got {getattr(self, name)}")
+                raise UsageError(f"{name} must be >= 0 seconds, got {getattr(self, name)}")
         if self.max_speech_s is not None and self.max_speech_s < 2 * FRAME_SECONDS:
-            raise ValueError(f"max_speech_s must be at least {2 * FRAME_SECONDS} s (two 32 ms frames), "
+            raise UsageError(f"max_speech_s must be at least {2 * FRAME_SECONDS} s (two 32 ms frames), "
                              f"got {self.max_speech_s}")
 
     @property
@@ -216,6 +218,6 @@ def speech_segments(audio: AudioInput, options: VadOptions | None = None, *, sam
     min_silence_s=0.3)``.
     """
     if options is not None and option_overrides:
-        raise TypeError("pass VadOptions or keyword options, not both")
+        raise UsageError("pass VadOptions or keyword options, not both")
     options = options or VadOptions(**option_overrides)
     return list(iter_speech_segments(audio, options, sampling_rate=sampling_rate, progress=progress))

@@ -26,7 +26,7 @@ import numpy as np
 
 from audiosift.audio.decode import AudioInput, describe
 from audiosift.audio.stream import DEFAULT_BLOCK_SECONDS, open_stream
-from audiosift.errors import InvalidAudioError
+from audiosift.errors import InvalidAudioError, UsageError
 from audiosift.inference.engine import top_k_predictions
 from audiosift.inference.options import check_top_k
 
@@ -45,11 +45,11 @@ class WindowOptions:
 
     def __post_init__(self):
         if not self.window_s > 0:
-            raise ValueError(f"window must be a positive number of seconds, got {self.window_s}")
+            raise UsageError(f"window must be a positive number of seconds, got {self.window_s}")
         if not self.hop_s > 0:
-            raise ValueError(f"hop must be a positive number of seconds, got {self.hop_s}")
+            raise UsageError(f"hop must be a positive number of seconds, got {self.hop_s}")
         if self.hop_s > self.window_s:
-            raise ValueError(f"hop ({self.hop_s} s) is longer than the window ({self.window_s} s): the "
+            raise UsageError(f"hop ({self.hop_s} s) is longer than the window ({self.window_s} s): the "
                              f"audio between windows would never be classified; use hop <= window")
         check_top_k(self.top_k)
 
@@ -81,7 +81,7 @@ class WindowCutter:
 
     def __init__(self, window: int, hop: int):
         if window < 1 or hop < 1:
-            raise ValueError(f"window and hop must be at least one sample, got {window} and {hop}")
+            raise UsageError(f"window and hop must be at least one sample, got {window} and {hop}")
         self.window, self.hop = window, hop
         self.held = np.zeros(0, dtype=np.float32)
         self.held_start = 0  # absolute sample index of held[0]
