@@ -21,6 +21,11 @@ def test_one_clip_gives_top_5_best_first(clf, audio_dir):
     assert [set(p) for p in predictions] == [{"label", "score"}] * 5
     scores = [p["score"] for p in predictions]
     assert scores == sorted(scores, reverse=True)
+    # exactly the five best of the clip's scores over every label
+    row = clf.scores([audiosift.audio.load_audio(audio_dir / "yes.wav", clf.sampling_rate)])[0]
+    best = np.argsort(-row, kind="stable")[:5]
+    assert [p["label"] for p in predictions] == [clf.labels[i] for i in best]
+    np.testing.assert_allclose(scores, row[best], atol=1e-6)
 
 
 def test_top_k_none_returns_every_label_summing_to_one(clf, audio_dir):
@@ -37,6 +42,9 @@ def test_mixed_input_types_keep_their_order(clf, audio_dir):
     batched = clf(inputs, top_k=3)
     singles = [clf(item, top_k=3) for item in inputs]
     assert len(batched) == len(inputs)
+    # the four different clips score differently, so a batch out of order would show
+    tops = [tuple(round(p["score"], 3) for p in single) for single in singles]
+    assert len(set(tops[:4])) == 4
     for got, expected in zip(batched, singles):
         assert [p["label"] for p in got] == [p["label"] for p in expected]
         np.testing.assert_allclose([p["score"] for p in got], [p["score"] for p in expected], atol=1e-5)

@@ -217,6 +217,8 @@ def test_classify_many_keeps_order_and_reports_bad_items(zs, audio_dir, tmp_path
 def test_embed_many_reports_bad_items(zs, audio_dir, tmp_path):
     results = list(zs.embed_many([str(audio_dir / "tone.wav"), str(tmp_path / "nope.wav")]))
     assert results[0].ok and results[0].embedding.shape == (16,)
+    np.testing.assert_allclose(results[0].embedding, zs.embed_audio(str(audio_dir / "tone.wav")), atol=1e-6)
+    assert np.abs(results[0].embedding - zs.embed_audio(str(audio_dir / "noise.wav"))).max() > 1e-2
     assert not results[1].ok and results[1].embedding is None and "no such file" in results[1].error
 
 

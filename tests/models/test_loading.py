@@ -101,7 +101,7 @@ def test_bad_options_are_rejected_in_one_place(ast_model):
     with pytest.raises(ValueError, match="device must be one of"):
         audiosift.load(str(ast_model), device="tpu")
     with pytest.raises(ValueError, match="dtype must be one of"):
-        audiosift.load(str(ast_model), dtype="int8")
+        audiosift.load(str(ast_model), dtype="int4")
     with pytest.raises(ValueError, match="batch_size"):
         audiosift.load(str(ast_model), batch_size=0)
 

@@ -110,7 +110,9 @@ class SegmentTracker:
     def __init__(self, options: VadOptions = VadOptions()):
         self.options = options
         self._min_speech = frames_for(options.min_speech_s)
-        self._min_silence = max(1, frames_for(options.min_silence_s))
+        # As silero's get_speech_timestamps counts: from the first silent frame's start to the start of
+        # the frame being judged, so a segment ends on the frame after min_silence_s of silence.
+        self._min_silence = frames_for(options.min_silence_s) + 1
         self._max_speech = frames_for(options.max_speech_s) if options.max_speech_s else None
         self.reset()
 

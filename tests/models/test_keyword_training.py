@@ -1,0 +1,126 @@
+"""A custom keyword trained on the spot (the tiny budget: espeak-ng voices only, a few hundred steps),
+then loaded like any model: it must find its phrase better than other phrases, stream the same
+whatever the chunking, and say in its manifest how it was made."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import audiosift
+from audiosift.errors import OutputError, UsageError
+from audiosift.inference.detector import WakeWordDetector, is_detector
+from audiosift.keywords import dataset, synth
+from audiosift.keywords.train import _to_numpy, train_keyword
+from audiosift.models import registry
+
+PHRASE = "hey computer"
+OTHERS = ["turn on the lights", "what time is it", "good morning", "open the window"]
+# Voices that training's random draws are unlikely to repeat exactly (rate and pitch differ).
+TEST_VOICES = [synth.Voice("espeak", name, 160.0, 50.0) for name in ("en-us+m3", "en-gb+f2", "en-us+m7", "en+f4")]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("kw") / "hey_computer"
+    messages = []
+    result = train_keyword(PHRASE, folder, budget="tiny", engines=["espeak"], seed=0, progress=messages.append)
+    return folder, result, messages
+
+
+def best_scores(backend, texts):
+    """The best frame score of each text spoken by each test voice (padded with silence)."""
+    pad = np.zeros(8000, np.float32)
+    return np.asarray([[backend.frame_scores(np.concatenate([pad, synth.synthesize(text, voice), pad])).max()
+                        for voice in TEST_VOICES] for text in texts])
+
+
+def test_folder_loads_as_a_detector(trained):
+    folder, result, messages = trained
+    assert registry.kind_for_folder(folder).name == "keyword"
+    assert registry.names_a_detector(str(folder))
+    classifier = audiosift.load(str(folder))
+    assert is_detector(classifier)
+    backend = classifier.backend
+    assert backend.labels == [PHRASE]
+    assert backend.default_threshold == result.manifest["threshold"]
+    assert any("held out: recall" in message for message in messages)  # progress reached the caller
+
+
+def test_manifest_says_what_was_trained(trained):
+    folder, result, _ = trained
+    manifest = json.loads((folder / "keyword.json").read_text())
+    assert manifest == result.manifest
+    assert sorted(p.name for p in folder.iterdir()) == ["head.npz", "keyword.json"]
+    assert manifest["phrase"] == PHRASE and manifest["format"] == "audiosift-keyword/1"
+    assert 0.0 < manifest["threshold"] < 1.0
+    assert manifest["recipe"]["engines"] == ["espeak"] and manifest["recipe"]["name"] == "tiny"
+    assert manifest["head"]["sizes"] == [1536, 32, 1]
+    held = manifest["heldout"]
+    assert held["occurrences"] == 10 and 0 <= held["found"] <= 10 and held["hours"] > 0
+    assert manifest["recipe"]["clips"]["train_positive"] == 30
+    with np.load(folder / "head.npz", allow_pickle=False) as arrays:  # plain arrays, no pickles
+        assert sorted(arrays.files) == ["b0", "b1", "w0", "w1"]
+
+
+def test_finds_its_phrase_better_than_other_phrases(trained):
+    backend = audiosift.load(str(trained[0])).backend
+    positives = best_scores(backend, [PHRASE]).ravel()
+    negatives = best_scores(backend, OTHERS).ravel()
+    # Ranking: most (positive, negative) pairs in order; a model that ignored the phrase would sit near 0.5.
+    ranking = (positives[:, None] > negatives[None, :]).mean()
+    assert ranking >= 0.85, (positives, negatives)
+    assert np.median(positives) > 0.5 > np.median(negatives)
+
+
+def test_stream_is_chunk_size_invariant(trained):
+    backend = audiosift.load(str(trained[0])).backend
+    audio = np.concatenate([np.zeros(4000, np.float32), synth.synthesize(PHRASE, TEST_VOICES[0]),
+                            synth.synthesize("good morning", TEST_VOICES[1]), np.zeros(4000, np.float32)])
+    whole = backend.frame_scores(audio)
+    for chunk in (1280, 777, 5000):
+        stream = backend.new_stream()
+        parts = [stream.push(audio[i: i + chunk]) for i in range(0, len(audio), chunk)]
+        assert np.allclose(np.concatenate([p for p in parts if len(p)]), whole, atol=1e-6)
+    events = WakeWordDetector(backend).detect(audio)
+    assert all(event.label == PHRASE for event in events)
+
+
+def test_frame_labels_follow_the_phrase():
+    # keyword from 1.0 s to 1.8 s; frames end at 0.08, 0.16, ...
+    labels = dataset.frame_labels(40, (1.0, 1.8))
+    ends = (np.arange(40) + 1) * 0.08
+    assert (labels[(ends >= 1.8) & (ends <= 2.2)] == 1).all()
+    assert (labels[(ends < 1.5) & (np.arange(40) >= 5)] == 0).all()
+    assert (labels[(ends > 1.5) & (ends < 1.8)] == -1).all() and (labels[:5] == -1).all()
+    assert (labels[ends > 1.0 + dataset.CONTEXT_S] == 0).all()
+    assert (dataset.frame_labels(10, None)[5:] == 0).all()
+
+
+def test_numpy_head_matches_the_trained_network():
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(1536, 8), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(8, 1))
+    model.eval()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 1536)).astype(np.float32)
+    mean, std = rng.standard_normal(1536).astype(np.float32), rng.uniform(0.5, 2, 1536).astype(np.float32)
+    with torch.no_grad():
+        expected = torch.sigmoid(model(torch.from_numpy((x - mean) / std))).numpy().ravel()
+    assert np.allclose(_to_numpy(model, mean, std)(x.reshape(5, 16, 96)), expected, atol=1e-5)
+
+
+def test_bad_requests_say_what_was_expected(tmp_path):
+    with pytest.raises(UsageError, match="English words"):
+        train_keyword("hey <computer>", tmp_path / "a", budget="tiny")
+    with pytest.raises(UsageError, match="budget"):
+        train_keyword("hey computer", tmp_path / "b", budget="huge")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="already holds other files"):
+        train_keyword("hey computer", tmp_path / "full", budget="tiny")
+    with pytest.raises(UsageError, match="synthesizer"):
+        train_keyword("hey computer", tmp_path / "c", budget="tiny", engines=["festival"])
