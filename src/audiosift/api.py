@@ -49,9 +49,22 @@ def classifier_for(backend, options: RuntimeOptions, name: str):
 
 
 def list_models() -> list[dict]:
-    """The presets: name, hub id, task, sampling rate, training data and licence."""
+    """The presets: name, hub id, task, sampling rate, training data, licence, and ``offline``:
+    whether loading works without a network (:func:`offline_status`)."""
     return [
         {"name": p.name, "model_id": p.model_id, "task": p.task, "sampling_rate": p.sampling_rate,
-         "trained_on": p.trained_on, "licence": getattr(p, "licence", "")}
+         "trained_on": p.trained_on, "licence": getattr(p, "licence", ""), "offline": offline_status(p.model_id)}
         for p in PRESETS.values()
     ]
+
+
+def offline_status(model_id: str) -> str:
+    """``"builtin"``: ships inside a Python package (always works offline); ``"cached"``: in the
+    local Hugging Face cache; ``"download"``: needs the hub once. Only the cache on disk is looked
+    at, never the network."""
+    if model_id.startswith("builtin:"):
+        return "builtin"
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(model_id, "config.json")
+    return "cached" if isinstance(found, str) else "download"

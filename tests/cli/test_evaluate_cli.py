@@ -23,6 +23,9 @@ def test_evaluate_a_class_folder(tmp_path, capsys, fixture_datasets, ast_model):
         assert (output / name).exists()
     selection = json.loads((output / "run.json").read_text())["selection"]
     assert selection["limit"] == 6 and selection["shuffle"] is True and selection["seed"] == 1
+    origin = metrics["provenance"]  # the command as typed, for whoever reads the report later
+    assert origin["command"].startswith(f"audiosift evaluate --model {ast_model} --dataset ")
+    assert origin["command"].endswith("--no-progress") and f"`{origin['command']}`" in (output / "report.md").read_text()
 
 
 def test_unmapped_labels_fail_with_exit_code_2_before_any_work(tmp_path, capsys, fixture_datasets, ast_model):

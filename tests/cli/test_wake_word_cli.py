@@ -57,7 +57,7 @@ def test_listen_watches_only_the_labels_asked_for_at_their_threshold(recording, 
     weaker, stronger = sorted(["hey jarvis", "alexa"], key=peaks.get)
     between = (peaks[weaker] + peaks[stronger]) / 2
     assert peaks[stronger] - peaks[weaker] > 1e-3  # the recording separates them
-    code, events, _ = run(capsys, "listen", "-m", "wake-word", "-t", f"{between:.6f}", "-i", path, "-f", "jsonl")
+    code, events, _ = run(capsys, "listen", "-m", "wake-word", "--threshold", f"{between:.6f}", "-i", path, "-f", "jsonl")
     assert code == 0 and [e["label"] for e in events] == [stronger]  # the stricter threshold drops the weaker
 
 
@@ -72,3 +72,26 @@ def test_classify_on_a_wake_word_model_reports_detections_with_times(recording, 
     out = tmp_path / "events.csv"
     assert main(["classify", "-m", "wake-word", "-f", "events-csv", "-o", str(out), str(path)]) == 0
     assert "hey jarvis" in out.read_text() and "alexa" in out.read_text()
+
+
+def test_listen_thresholds_per_label_and_frame_scores(recording, capsys, tmp_path):
+    path, _, _ = recording
+    frames_file = tmp_path / "frames.jsonl"
+    code, events, _ = run(capsys, "listen", "-m", "wake-word", "-i", path, "-f", "jsonl",
+                          "--frame-scores", frames_file)
+    assert code == 0 and [e["label"] for e in events] == ["hey jarvis", "alexa"]
+    frames = [json.loads(line) for line in frames_file.read_text().splitlines()]
+    times = [f["time"] for f in frames]
+    assert len(frames) > 10 and times == sorted(times) and set(frames[0]["scores"]) >= {"alexa", "hey jarvis"}
+    peak = {label: max(f["scores"][label] for f in frames) for label in ("alexa", "hey jarvis")}
+    # the frame scores are the ones the detector fired on: each event's score is a frame's, at its end time
+    for event in events:
+        assert any(abs(f["time"] - event["end"]) < 1e-5 and abs(f["scores"][event["label"]] - event["score"]) < 1e-5
+                   for f in frames)
+    # per label: alexa above its peak can no longer fire; hey jarvis keeps its own (default) cutoff
+    code, events, _ = run(capsys, "listen", "-m", "wake-word", "-i", path, "-f", "jsonl",
+                          "--threshold", f"alexa={min(1.0, peak['alexa'] + 1e-3):.6f}")
+    assert code == 0 and [e["label"] for e in events] == ["hey jarvis"]
+    code, events, _ = run(capsys, "listen", "-m", "wake-word", "-i", path, "-f", "jsonl",
+                          "--threshold", "0.999999", "--threshold", f"hey jarvis={peak['hey jarvis'] / 2:.6f}")
+    assert code == 0 and [e["label"] for e in events] == ["hey jarvis"]  # a bare number: the others' default

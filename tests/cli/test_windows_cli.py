@@ -41,20 +41,33 @@ def test_windows_with_timestamps(long_file, ast_model, capsys):
 
 def test_merged_events_as_csv_and_the_default_format(long_file, ast_model, capsys):
     path, duration, _ = long_file
-    assert main(["classify", "-m", str(ast_model), "--merge", "-f", "events-csv", str(path)]) == 0
+    assert main(["classify", "-m", str(ast_model), "--merge", "--min-score", "0", "-f", "events-csv", str(path)]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert rows and list(rows[0]) == ["path", "start", "end", "label", "score"]
     starts = [float(r["start"]) for r in rows]
     assert starts == sorted(starts) and starts[0] == 0.0 and float(rows[-1]["end"]) == pytest.approx(duration, abs=1e-3)
     for before, after in zip(rows, rows[1:]):
         assert before["label"] != after["label"]  # consecutive windows with one label were merged
-    assert main(["classify", "-m", str(ast_model), "--merge", str(path)]) == 0
+    assert main(["classify", "-m", str(ast_model), "--merge", "--min-score", "0", str(path)]) == 0
     assert "s]" in capsys.readouterr().out  # the table shows [start-end s]
+
+
+def test_events_keep_only_likely_labels_by_default(long_file, ast_model, capsys):
+    path, _, _ = long_file
+    assert main(["classify", "-m", str(ast_model), "--window", "1", "--min-score", "0", "-f", "events-csv",
+                 str(path)]) == 0
+    every = [float(r["score"]) for r in csv.DictReader(io.StringIO(capsys.readouterr().out))]
+    assert main(["classify", "-m", str(ast_model), "--window", "1", "-f", "events-csv", str(path)]) == 0
+    kept = [float(r["score"]) for r in csv.DictReader(io.StringIO(capsys.readouterr().out))]
+    assert kept == [score for score in every if score >= 0.5] and len(kept) < len(every)  # default 0.5
+    assert main(["classify", "-m", str(ast_model), "--window", "1", "-k", "1", "-f", "jsonl", str(path)]) == 0
+    assert len(jsonl(capsys.readouterr().out)) == len(every)  # window records keep every window
 
 
 def test_min_score_drops_windows(long_file, ast_model, capsys):
     path, _, _ = long_file
-    assert main(["classify", "-m", str(ast_model), "--window", "1", "-f", "events-csv", str(path)]) == 0
+    assert main(["classify", "-m", str(ast_model), "--window", "1", "-f", "events-csv", "--min-score", "0",
+                 str(path)]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     cut = sorted(float(r["score"]) for r in rows)[len(rows) // 2]
     assert main(["classify", "-m", str(ast_model), "--window", "1", "-f", "events-csv", "--min-score", str(cut),
@@ -79,15 +92,39 @@ def test_raven_tables_one_per_recording(long_file, ast_model, tmp_path, capsys, 
     path, _, _ = long_file
     other = tmp_path / "other.wav"
     other.write_bytes(path.read_bytes())
-    cli_error(["classify", "-m", ast_model, "--merge", "-f", "raven", path, other], "--output FOLDER")
+    cli_error(["classify", "-m", ast_model, "--merge", "-f", "audacity", path, other], "--output FOLDER")
     folder = tmp_path / "tables"
     folder.mkdir()
-    assert main(["classify", "-m", str(ast_model), "--merge", "-f", "raven", "-o", str(folder), str(path),
-                 str(other)]) == 0
+    assert main(["classify", "-m", str(ast_model), "--merge", "--min-score", "0", "-f", "raven", "-o", str(folder),
+                 str(path), str(other)]) == 0
     tables = sorted(p.name for p in folder.iterdir())
     assert tables == ["long.selections.txt", "other.selections.txt"]
     header = (folder / "long.selections.txt").read_text().splitlines()[0].split("\t")
     assert header[:5] == ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)"]
+    assert header[-2:] == ["Begin File", "File Offset (s)"]
+    capsys.readouterr()
+
+    # a rerun into the folder skips the recordings already done (tables are written whole or not at all)
+    (folder / "other.selections.txt").unlink()
+    done_before = (folder / "long.selections.txt").stat().st_mtime_ns
+    assert main(["classify", "-m", str(ast_model), "--merge", "--min-score", "0", "-f", "raven", "-o", str(folder),
+                 str(path), str(other)]) == 0
+    assert "skipped 1 recording(s)" in capsys.readouterr().err
+    assert (folder / "long.selections.txt").stat().st_mtime_ns == done_before
+    assert (folder / "other.selections.txt").read_text() == (folder / "long.selections.txt").read_text() \
+        .replace("long.wav", "other.wav")
+    assert main(["classify", "-m", str(ast_model), "--merge", "--min-score", "0", "-f", "raven", "--overwrite",
+                 "-o", str(folder), str(path)]) == 0
+    assert (folder / "long.selections.txt").stat().st_mtime_ns != done_before
+
+    # many recordings, one file: one table, each selection naming its file
+    combined = tmp_path / "all.selections.txt"
+    assert main(["classify", "-m", str(ast_model), "--merge", "--min-score", "0", "-f", "raven", "-o", str(combined),
+                 str(path), str(other)]) == 0
+    rows = list(csv.DictReader(io.StringIO(combined.read_text()), delimiter="\t"))
+    assert {r["Begin File"] for r in rows} == {"long.wav", "other.wav"}
+    assert [int(r["Selection"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert all(r["File Offset (s)"] == r["Begin Time (s)"] for r in rows)
     single = tmp_path / "single"
     single.mkdir()
     assert main(["classify", "-m", str(ast_model), "--merge", "-f", "audacity", "-o", str(single), str(path)]) == 0
@@ -104,6 +141,26 @@ def test_speech_only_language_style_output(long_file, whisper_model, capsys):
     assert overall["speech_seconds"] == pytest.approx(sum(s["end"] - s["start"] for s in segments), abs=1e-3)
     assert overall["duration_seconds"] == pytest.approx(duration, abs=1e-3)
     assert 0 < overall["speech_seconds"] < duration
+    best = overall["predictions"][0]["label"]
+    # the overall answer is marked as such in every format
+    assert main(["classify", "-m", str(whisper_model), "--speech-only", "-k", "3", str(path)]) == 0
+    assert "[overall:" in capsys.readouterr().out.splitlines()[-4]
+    assert main(["classify", "-m", str(whisper_model), "--speech-only", "-k", "3", "-f", "csv", str(path)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["overall"] for r in rows[-3:]] == ["true"] * 3 and not any(r["overall"] for r in rows[:-3])
+    assert main(["classify", "-m", str(whisper_model), "--speech-only", "--min-score", "0", "-f", "events-csv",
+                 str(path)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[-1]["label"] == f"{best} (overall)" and float(rows[-1]["start"]) == 0.0
+    assert float(rows[-1]["end"]) == pytest.approx(duration, abs=1e-3)
+    assert not any("(overall)" in r["label"] for r in rows[:-1])
+
+
+def test_segments_of_a_file_without_speech_say_so(tmp_path, capsys):
+    quiet = recordings.write(tmp_path / "quiet.wav", np.zeros(16000, dtype=np.float32))
+    assert main(["classify", "--model", "speech", "--segments", "-f", "jsonl", str(quiet)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"{quiet}: no speech found" in captured.err
 
 
 def test_bad_files_are_reported_and_the_others_go_on(long_file, ast_model, tmp_path, capsys):
@@ -115,7 +172,8 @@ def test_bad_files_are_reported_and_the_others_go_on(long_file, ast_model, tmp_p
     records = jsonl(capsys.readouterr().out)
     assert records[0]["path"] == str(broken) and "error" in records[0]
     assert len(records) > 2 and all("predictions" in r for r in records[1:])
-    code = main(["classify", "-m", str(ast_model), "--merge", "-f", "events-csv", str(broken), str(path)])
+    code = main(["classify", "-m", str(ast_model), "--merge", "--min-score", "0", "-f", "events-csv", str(broken),
+                 str(path)])
     captured = capsys.readouterr()
     assert code == 1 and "broken.wav: error" in captured.err and str(path) in captured.out
 

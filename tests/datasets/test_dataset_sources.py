@@ -281,3 +281,52 @@ def test_a_table_row_whose_file_went_away_is_a_dataset_error(tmp_path):
 
     with pytest.raises(AudiosiftError, match="cannot read row 3 .*went away"):
         resolve(TableRow(str(tmp_path / "gone.arrow"), 3, "audio"))
+
+
+def test_a_mistyped_local_path_fails_at_once(tmp_path, monkeypatch, real_hub_check):
+    from audiosift.datasets import tables
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("datasets' hub loader (and its retries) must not run for a missing local path")
+
+    monkeypatch.setattr(tables, "_load_dataset", no_hub)
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DatasetError, match="the folder data/esc-5 does not exist"):
+        open_dataset("data/esc-5")  # looks like a hub id, but data/ is a folder here
+    with pytest.raises(DatasetError, match="the folder .*/nope does not exist"):
+        open_dataset(str(tmp_path / "nope" / "deeper"))
+
+
+def test_an_unknown_name_asks_the_hub_once_and_quickly(tmp_path, monkeypatch, real_hub_check):
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from audiosift.datasets import tables
+
+    monkeypatch.setattr(tables, "_load_dataset", lambda *a, **k: pytest.fail("no slow load for a missing dataset"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DatasetError, match="'esc50' is not a local folder.*HF_HUB_OFFLINE is set"):
+        open_dataset("esc50")  # the tests run offline
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    asked = []
+
+    def unreachable(source, revision=None, timeout=None):
+        asked.append((source, timeout))
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub, "dataset_info", unreachable)
+    with pytest.raises(DatasetError, match="not a local folder.*hub cannot be reached.*Name or service"):
+        open_dataset("esc50")
+    assert asked == [("esc50", tables.HUB_PROBE_TIMEOUT_S)]
+
+    def missing(source, revision=None, timeout=None):
+        error = RepositoryNotFoundError.__new__(RepositoryNotFoundError)  # the hub's 404, without a response
+        Exception.__init__(error, "404 Client Error: Repository Not Found")
+        raise error
+
+    monkeypatch.setattr(huggingface_hub, "dataset_info", missing)
+    with pytest.raises(DatasetError, match="the hub has no dataset 'someone/esc50'"):
+        open_dataset("someone/esc50")

@@ -31,11 +31,12 @@ def served(keywords_clf, speech_clf, sounds_clf):
 
 @pytest.fixture(scope="session")
 def live_server(ast_model, clap_model, tmp_path_factory):
-    """``audiosift serve`` in a subprocess on a free local port (kw, speech, sounds); stopped at the end.
+    """``audiosift serve`` in a subprocess on a free local port (kw, speech, sounds, and the wake-word
+    model as wake); stopped at the end.
 
     Yields the base URL. The server must stop cleanly on SIGINT (as on Ctrl-C).
     """
     log = tmp_path_factory.mktemp("live_server") / "server.log"
     with server_process(["--model", f"kw={ast_model}", "--model", "speech", "--model", f"sounds={clap_model}",
-                         "--max-upload-mb", "1"], log) as url:
+                         "--model", "wake=wake-word", "--max-upload-mb", "1"], log) as url:
         yield url

@@ -5,11 +5,12 @@ from __future__ import annotations
 import concurrent.futures
 
 import httpx
+import pytest
 
 
 def test_serves_only_the_models_named_on_the_command_line(live_server):
     names = [m["name"] for m in httpx.get(f"{live_server}/v1/models").json()["models"]]
-    assert names == ["kw", "speech", "sounds"]
+    assert names == ["kw", "speech", "sounds", "wake"]
 
 
 def test_classify_and_zero_shot_over_http(live_server, audio_dir):
@@ -46,3 +47,29 @@ def test_concurrent_clients_are_all_answered(live_server, audio_dir):
         assert all(abs(p["score"] - q["score"]) < 1e-5 for p, q in zip(predictions, first))
     stats = httpx.get(f"{live_server}/v1/stats").json()
     assert stats["models"]["kw"]["requests"] >= 6
+
+
+def test_listen_over_a_real_websocket_and_its_message_limit(live_server):
+    """uvicorn serves /v1/listen (it needs the websockets package), and refuses an oversized message
+    in its WebSocket layer (ws_max_size) before buffering it whole."""
+    import json
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    url = live_server.replace("http://", "ws://") + "/v1/listen?model=wake"
+    with connect(url, open_timeout=30) as websocket:
+        ready = json.loads(websocket.recv(timeout=30))
+        assert ready["type"] == "ready" and ready["max_message_bytes"] == 256 * 1024
+        websocket.send(b"\x00\x00" * 1600)  # 0.1 s of silence: nothing fires
+        websocket.send(json.dumps({"type": "end"}))
+        assert json.loads(websocket.recv(timeout=30)) == {"type": "end", "seconds": 0.1}
+    with connect(url, open_timeout=30) as websocket:
+        websocket.recv(timeout=30)
+        websocket.send(b"\x00" * (4 * 1024 * 1024))
+        answers = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                answers.append(websocket.recv(timeout=30))
+    # Closed by the WebSocket layer: the app never saw the message (it would have sent an "error" first).
+    assert closed.value.rcvd.code == 1009 and answers == []

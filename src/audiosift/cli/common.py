@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 from audiosift.audio.files import find_audio_files
 from audiosift.cli.output import FORMATS
 from audiosift.errors import OutputError, UsageError
-from audiosift.inference.options import DEVICES, DTYPES
+from audiosift.inference.options import BACKENDS, DEVICES, DTYPES
 
 # Above this many inputs a progress bar is shown on stderr (when stderr is a terminal or --progress).
 PROGRESS_MIN_ITEMS = 10
@@ -26,6 +27,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_model: str = "k
     parser.add_argument("--dtype", default="float32", choices=DTYPES, help="model precision (default: float32)")
     parser.add_argument("--batch-size", "-b", type=positive_int, default=8, help="clips per forward pass (default: 8)")
     parser.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) of --model")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="runtime: onnx exports the model once (cached) and runs it on onnxruntime; "
+                             "auto runs an exported folder on onnxruntime, others on torch (default: auto)")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="show the model libraries' loading messages, progress bars and warnings (default: quiet)")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, formats: Iterable[str] = FORMATS) -> None:
@@ -134,6 +140,13 @@ def warn(message: str) -> None:
     print(f"audiosift: warning: {message}", file=sys.stderr)
 
 
+def warn_single_label(labels: list[str] | None) -> None:
+    """Zero-shot scores are a softmax over the labels given: one label always scores 1.0."""
+    if labels is not None and len(labels) == 1:
+        warn(f"only one label ({labels[0]!r}): zero-shot scores are shared out among the labels given, so it "
+             f"always scores 1.0; add the alternatives, e.g. --labels \"{labels[0]},something else\"")
+
+
 def find_inputs(args) -> list[Path]:
     """The audio files under ``args.paths``; empty or unreadable folders get a warning each, and no
     files at all is a usage error (exit 2)."""
@@ -194,9 +207,28 @@ def load_from_args(args):
 
     try:
         return audiosift.load(args.model, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
-                              revision=args.revision)
+                              revision=args.revision, backend=getattr(args, "backend", "auto"))
     except ValueError as error:  # an option the library refused (UsageError included): name the flag
         raise UsageError(cli_wording(error)) from error
+
+
+def model_for_backend(args) -> str:
+    """``--model``, or with ``--backend onnx`` (or ``--dtype int8``) its cached ONNX export's folder: for
+    commands that pass the model on by name (evaluate, and through it Ray actors)."""
+    from audiosift.inference.options import RuntimeOptions
+
+    try:
+        options = RuntimeOptions(device=args.device, dtype=args.dtype, revision=args.revision, backend=args.backend)
+    except ValueError as error:
+        raise UsageError(cli_wording(error)) from error
+    if not options.wants_onnx:
+        return args.model
+    from audiosift.models.loading import locate, resolve
+    from audiosift.models.onnx_export import cached_export
+
+    source = resolve(args.model)
+    folder, kind = locate(source, options)
+    return args.model if kind.name == "onnx" else str(cached_export(source, folder, kind, options))
 
 
 def with_progress(items: Iterator, total: int, enabled: bool | None, unit: str = "file") -> Iterator:
@@ -208,6 +240,27 @@ def with_progress(items: Iterator, total: int, enabled: bool | None, unit: str =
     from tqdm import tqdm
 
     return tqdm(items, total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
+
+
+@contextlib.contextmanager
+def verbosity(verbose: bool) -> Iterator[None]:
+    """--verbose: the ``audiosift`` logger at INFO while the command runs, which is what lets
+    transformers speak while audiosift loads a model (models/quiet.py); restored after, for
+    in-process callers."""
+    import logging
+
+    logger = logging.getLogger("audiosift")
+    if not verbose:
+        yield
+        return
+    level, handler = logger.level, logging.StreamHandler(sys.stderr)
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        logger.removeHandler(handler)
 
 
 def quiet_libraries() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from audiosift.cli.common import add_label_arguments, add_model_arguments, check_device, cli_wording, positive_int
+from audiosift.cli.common import (add_label_arguments, add_model_arguments, check_device, cli_wording,
+                                  model_for_backend, positive_int)
 from audiosift.errors import OutputError, UsageError
 
 
@@ -68,9 +69,12 @@ def run_command(args) -> int:
                           f"give a folder (it is created if missing)")
     if args.engine == "local":  # Ray actors may run where the GPUs are, not here
         check_device(args)
+    from audiosift.models.loading import resolve
+
+    resolve(args.model)  # a mistyped --model fails now, not after the dataset is opened
     try:
         result = evaluate(
-            args.model, args.dataset, args.output, config=args.config, split=args.split,
+            model_for_backend(args), args.dataset, args.output, config=args.config, split=args.split,
             label_column=args.label_column, audio_column=args.audio_column, streaming=args.streaming,
             where=args.where, limit=args.limit, shuffle=args.shuffle, seed=args.seed,
             dataset_revision=args.dataset_revision,
@@ -89,7 +93,7 @@ def command_line(args) -> str:
     """The command as typed (main() keeps the arguments), for the report's provenance."""
     import shlex
 
-    return shlex.join(["audiosift", *getattr(args, "argv", None) or ["evaluate", "..."]])
+    return shlex.join(["audiosift", *(getattr(args, "argv", None) or ["evaluate", "..."])])
 
 
 def where_condition(text: str):

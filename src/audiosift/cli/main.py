@@ -22,7 +22,8 @@ EXIT_CODES = """exit codes:
 
 # Each module has register(subparsers); the order here is the order in --help.
 SUBCOMMAND_MODULES = [
-    "classify", "zero_shot", "embed", "evaluate", "serve", "listen", "models", "demo",
+    "classify", "zero_shot", "embed", "evaluate", "compare", "serve", "listen", "train_keyword", "evaluate_keyword",
+    "export", "models", "demo",
 ]
 
 
@@ -50,7 +51,7 @@ class _KeepEpilogLines(argparse.HelpFormatter):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from audiosift.cli.common import quiet_libraries
+    from audiosift.cli.common import quiet_libraries, verbosity
 
     quiet_libraries()
     parser = build_parser()
@@ -59,11 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     args.argv = [str(a) for a in (argv if argv is not None else sys.argv[1:])]  # for reports' provenance
-    configure_verbosity(getattr(args, "verbose", False))
-    with warnings.catch_warnings():  # restored on return, so an in-process caller keeps its own settings
+    args.verbose = getattr(args, "verbose", False)  # commands without a model have no --verbose
+    with warnings.catch_warnings(), verbosity(args.verbose):  # restored on return, for in-process callers
         warnings.showwarning = _one_line_warning  # no file:line noise for users
         # transformers' AST extractor warns at every load about empty mel filters in the model's own config.
-        warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
+        if not args.verbose:
+            warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
         return run_guarded(args)
 
 

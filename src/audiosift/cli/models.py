@@ -6,8 +6,11 @@ import json
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("models", help="list the model presets",
-                                   description="List the presets: name, hub id, task, sampling rate, training data, licence.")
+    parser = subparsers.add_parser(
+        "models", help="list the model presets",
+        description="List the presets: name, hub id, task, sampling rate, training data, licence, and whether "
+                    "each works offline (OFFLINE: builtin = ships in a package; cached = in the local Hugging Face "
+                    "cache; download = needs the hub once). Only the local cache is looked at, never the network.")
     parser.add_argument("--format", "-f", default="table", choices=["table", "json"], help="output format")
     parser.set_defaults(run=run)
 
@@ -19,7 +22,7 @@ def run(args) -> int:
     if args.format == "json":
         print(json.dumps(models, indent=2))
         return 0
-    columns = ["name", "model_id", "task", "sampling_rate", "trained_on", "licence"]
+    columns = ["name", "model_id", "offline", "task", "sampling_rate", "trained_on", "licence"]
     widths = {c: max(len(c), *(len(str(m[c])) for m in models)) for c in columns[:-1]}
     print("  ".join(c.upper().ljust(widths.get(c, 0)) for c in columns))
     for model in models:

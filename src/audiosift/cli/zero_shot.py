@@ -7,7 +7,7 @@ import argparse
 from audiosift.cli.classify import write_results
 from audiosift.cli.common import (add_label_arguments, add_model_arguments, add_output_arguments, check_device,
                                   check_output_file, find_inputs, load_from_args, read_labels,
-                                  templates_from_args, warn)
+                                  templates_from_args, warn_single_label)
 from audiosift.cli.output import FORMATS
 from audiosift.cli.windowed import EVENT_FORMATS, add_window_arguments, run_windowed, wants_windows
 from audiosift.errors import UnsupportedModelError
@@ -32,13 +32,6 @@ def register(subparsers) -> None:
     add_window_arguments(parser, speech=False)  # speech segments and speech-only need a speech model
     parser.add_argument("--sampling-rate", type=int, default=None, help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
-
-
-def warn_single_label(labels: list[str] | None) -> None:
-    """Zero-shot scores are a softmax over the labels given: one label always scores 1.0."""
-    if labels is not None and len(labels) == 1:
-        warn(f"only one label ({labels[0]!r}): zero-shot scores are shared out among the labels given, so it "
-             f"always scores 1.0; add the alternatives, e.g. --labels \"{labels[0]},something else\"")
 
 
 def load_zero_shot_from_args(args, command: str):

@@ -135,9 +135,12 @@ def open_dataset(source: str | os.PathLike, options: DatasetOptions | None = Non
     path = Path(text).expanduser()
     if path.exists():
         opened = _open_local(path, options)
-    elif _looks_like_path(text):
-        raise DatasetError(f"{text}: no such file or folder (expected a dataset folder, manifest, parquet "
-                           f"file, or a hub id such as 'PolyAI/minds14')")
+    elif _looks_like_path(text) or _under_a_local_folder(text):
+        missing = _missing_part(path)
+        kind = "file" if missing == path and path.suffix else "folder"
+        raise DatasetError(f"{text}: no such file or folder: the {kind} {missing} does not exist "
+                           f"(expected a dataset folder, manifest, parquet file, or a hub id such as "
+                           f"'PolyAI/minds14')")
     else:
         from audiosift.datasets.tables import open_hub_dataset
 
@@ -151,6 +154,20 @@ def _looks_like_path(text: str) -> bool:
     if text.startswith(("/", "./", "../", "~")) or "\\" in text:
         return True
     return text.lower().endswith(MANIFEST_SUFFIXES + TABLE_SUFFIXES) or text.count("/") > 1
+
+
+def _under_a_local_folder(text: str) -> bool:
+    """``data/esc-5`` where ``data/`` is a folder here: a mistyped path, not a hub id."""
+    first = text.split("/", 1)[0]
+    return "/" in text and bool(first) and Path(first).expanduser().is_dir()
+
+
+def _missing_part(path: Path) -> Path:
+    """The first part of ``path`` that does not exist (what the user mistyped)."""
+    for part in [*reversed(path.parents), path]:
+        if not part.exists():
+            return part
+    return path
 
 
 def _open_local(path: Path, options: DatasetOptions) -> OpenedDataset:

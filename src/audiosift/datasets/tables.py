@@ -32,6 +32,7 @@ from audiosift.errors import DatasetError
 PARQUET_REVISION = "refs/convert/parquet"
 # Messages by which datasets says "this dataset needs its loading script" (5.x/4.x, then 3.x, then 2.x).
 LOADING_SCRIPT_SIGNS = ("scripts are no longer supported", "trust_remote_code", "loading script")
+HUB_PROBE_TIMEOUT_S = 10.0  # one quick question to the hub before datasets' slow retries
 INDEX_COLUMN = "__audiosift_index__"  # added to streams so shuffled examples keep their row index
 
 LOCAL_FILES_HINT = (
@@ -42,10 +43,53 @@ LOCAL_FILES_HINT = (
 
 
 def open_hub_dataset(source: str, options: DatasetOptions) -> OpenedDataset:
+    check_hub_dataset(source, options)
     dataset, revision = load_with_parquet_fallback(source, options)
     info = {"kind": "hub", "source": source, "config": options.config, "split": options.split,
             "revision": revision}
     return from_hf_dataset(dataset, source, options, info)
+
+
+def check_hub_dataset(source: str, options: DatasetOptions) -> None:
+    """Fail in a second, not after ``datasets``' ~25 s of retries, when ``source`` is neither cached
+    nor on a reachable hub: most often a mistyped local folder (``esc50``, ``data/esc-50``)."""
+    import os
+
+    if _in_local_cache(source, options.cache_dir):
+        return  # datasets reads it from the cache (or refreshes it when the hub answers)
+    not_local = (f"{source!r} is not a local folder or file (none exists at {os.path.abspath(source)}) and not in "
+                 f"the local Hugging Face cache")
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        raise DatasetError(f"{not_local}, and HF_HUB_OFFLINE is set. Check the path. {LOCAL_FILES_HINT}")
+    from huggingface_hub import dataset_info
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        dataset_info(source, revision=options.revision, timeout=HUB_PROBE_TIMEOUT_S)
+    except GatedRepoError:
+        return  # it exists; load_dataset says how to get access
+    except (RepositoryNotFoundError, RevisionNotFoundError) as error:
+        raise DatasetError(f"{not_local}, and the hub has no dataset {source!r}"
+                           f"{'' if options.revision is None else f' at revision {options.revision!r}'}: check "
+                           f"the path or the hub id") from error
+    except Exception as error:  # noqa: BLE001 - DNS, TLS, proxy, timeout: all mean "cannot reach"
+        raise DatasetError(f"{not_local}, and the hub cannot be reached ({type(error).__name__}: {error}). "
+                           f"Check the path; for a hub dataset, pre-download it where the hub is reachable. "
+                           f"{LOCAL_FILES_HINT}") from error
+
+
+def _in_local_cache(source: str, cache_dir: str | None) -> bool:
+    """A copy of hub dataset ``source`` in the hub's file cache or in datasets' own cache."""
+    from huggingface_hub import constants
+
+    folders = [Path(cache_dir or constants.HF_HUB_CACHE) / f"datasets--{source.replace('/', '--')}"]
+    try:
+        import datasets.config
+
+        folders.append(Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / source.replace("/", "___"))
+    except ImportError:  # no datasets library: load_dataset will say so
+        pass
+    return any(folder.is_dir() for folder in folders)
 
 
 def needs_loading_script(error: BaseException) -> bool:

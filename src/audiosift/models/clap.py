@@ -28,6 +28,7 @@ import numpy as np
 
 from audiosift.errors import UnsupportedModelError
 from audiosift.models.base import ClipBackend
+from audiosift.models.quiet import quietly
 from audiosift.models.torch_threads import TORCH_THREADS
 
 # Files whose content decides the text embeddings: the weights, the tokenizer, and the configs.
@@ -80,6 +81,7 @@ class ClapBackend(ClipBackend):
     threads = TORCH_THREADS
     cpu_max_batch = CPU_AUDIO_BATCH
 
+    @quietly  # no "Loading weights" bars or load warnings unless asked (models/quiet.py)
     def __init__(self, location: str, model_id: str, device, dtype):
         import torch
         from transformers import AutoFeatureExtractor, AutoTokenizer, ClapModel

@@ -17,6 +17,7 @@ weights (two copies of a 300M-parameter fp32 model are 2.4 GB).
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import threading
@@ -74,6 +75,44 @@ def read_manifest(folder: str | os.PathLike) -> dict:
             f"{folder} was exported in format {manifest.get('format')!r}; this audiosift reads format "
             f"{FORMAT_VERSION}: re-export it with this version's `audiosift export`")
     return manifest
+
+
+# transformers 5 marks these extractors as needing torch (``@requires``), though without torchaudio they
+# compute in numpy (AST then pads its fbank with torch; :func:`_ast_fbank` does the same in numpy).
+# Where torch is absent they are imported from their modules directly: the real classes, not stand-ins.
+TORCH_MARKED_EXTRACTORS = {
+    "ASTFeatureExtractor": "transformers.models.audio_spectrogram_transformer.feature_extraction_audio_spectrogram_transformer",
+    "ClapFeatureExtractor": "transformers.models.clap.feature_extraction_clap",
+}
+
+
+def load_feature_extractor(folder: Path):
+    """The export's feature extractor; without torch installed, the numpy one of the same class."""
+    from transformers import AutoFeatureExtractor
+    from transformers.utils import is_torch_available
+
+    if is_torch_available():
+        return AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=False)
+    name = json.loads((folder / "preprocessor_config.json").read_text()).get("feature_extractor_type")
+    if name not in TORCH_MARKED_EXTRACTORS:
+        return AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=False)
+    extractor = getattr(importlib.import_module(TORCH_MARKED_EXTRACTORS[name]), name).from_pretrained(folder)
+    if name == "ASTFeatureExtractor":
+        extractor._extract_fbank_features = functools.partial(_ast_fbank, extractor)
+    return extractor
+
+
+def _ast_fbank(extractor, waveform: np.ndarray, max_length: int) -> np.ndarray:
+    """ASTFeatureExtractor's numpy fbank (its no-torchaudio branch), zero-padded or cut to ``max_length``
+    frames in numpy instead of torch: the same numbers."""
+    from transformers.audio_utils import spectrogram
+
+    fbank = spectrogram(np.squeeze(waveform), extractor.window, frame_length=400, hop_length=160, fft_length=512,
+                        power=2.0, center=False, preemphasis=0.97, mel_filters=extractor.mel_filters, log_mel="log",
+                        mel_floor=1.192092955078125e-07, remove_dc_offset=True).T
+    if len(fbank) < max_length:
+        return np.pad(fbank, ((0, max_length - len(fbank)), (0, 0)))
+    return fbank[:max_length]
 
 
 class OrtGraph:
@@ -145,14 +184,14 @@ class OnnxClassifierBackend(TransformersBackend):
     threads = ORT_THREADS
 
     def __init__(self, location: str, model_id: str, manifest: dict):  # noqa: super().__init__ needs torch
-        from transformers import AutoConfig, AutoFeatureExtractor
+        from transformers import AutoConfig
 
         folder = Path(location)
         self.manifest = manifest
         self.model_id = model_id
         self.device = "cpu"
         self.dtype = manifest["precision"]
-        self.feature_extractor = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=False)
+        self.feature_extractor = load_feature_extractor(folder)
         self._read_facts(AutoConfig.from_pretrained(folder, trust_remote_code=False), self.feature_extractor)
         self.graph = OrtGraph(folder / manifest["files"]["model"])
 
@@ -176,7 +215,7 @@ class OnnxClapBackend(ClapBackend):
     threads = ORT_THREADS
 
     def __init__(self, location: str, model_id: str, manifest: dict):  # noqa: super().__init__ needs torch
-        from transformers import AutoFeatureExtractor, AutoTokenizer
+        from transformers import AutoTokenizer
 
         folder = Path(location)
         self.manifest = manifest
@@ -184,7 +223,7 @@ class OnnxClapBackend(ClapBackend):
         self.model_id = model_id
         self.device = "cpu"
         self.dtype = manifest["precision"]
-        self.feature_extractor = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=False)
+        self.feature_extractor = load_feature_extractor(folder)
         if type(self.feature_extractor).__name__ == "ClapFeatureExtractor":  # as ClapBackend: same numbers, vectorised
             self.feature_extractor._np_extract_fbank_features = functools.partial(
                 framewise_log_mel, frame_length=self.feature_extractor.fft_window_size,

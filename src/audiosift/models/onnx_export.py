@@ -23,10 +23,12 @@ import functools
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,7 @@ def export_model(model: str, output: str | os.PathLike, *, int8: bool = False, r
     ``report(line)`` gets progress and fidelity lines (the CLI prints them); ``check_clips`` is the
     number of synthetic clips fidelity is measured on (see :mod:`audiosift.models.onnx_fidelity`).
     """
+    require_exporter()
     source = resolve(model)
     options = RuntimeOptions(device="cpu", dtype="float32", revision=revision, cache_dir=cache_dir)
     folder, kind = locate(source, options)
@@ -63,6 +66,16 @@ def export_model(model: str, output: str | os.PathLike, *, int8: bool = False, r
     backend = kind.create(registry.ModelRequest(source.model_id, folder, options, source.preset))
     info = {"model_id": source.model_id, "revision": revision, "fingerprint": source_fingerprint(folder)}
     return export_backend(backend, info, output, int8=int8, check_clips=check_clips, report=report)
+
+
+def require_exporter() -> None:
+    """Fail before any model loads if the exporter's packages (the onnx extra) are missing."""
+    import importlib.util
+
+    missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"exporting to ONNX needs {' and '.join(missing)} (the onnx extra): "
+                         f"pip install 'audiosift[onnx]'")
 
 
 def _check_exportable(model: str, kind) -> None:
@@ -249,13 +262,27 @@ def _export_graph(module, arguments: tuple, names: list[str], dynamic: dict, pat
 
     chatter = io.StringIO()  # the exporter prints its steps; shown only if it fails
     try:
-        with contextlib.redirect_stdout(chatter), torch.no_grad():
+        with _quiet(chatter), torch.no_grad():
             torch.onnx.export(module.eval(), arguments, str(path), input_names=names, output_names=["output"],
                               dynamic_shapes=tuple(dynamic[name] for name in names), dynamo=True, external_data=False, opset_version=OPSET)
     except Exception as error:  # noqa: BLE001 - any exporter failure: say which model and why
         raise ModelError(f"{model_id!r} could not be exported to ONNX ({type(error).__name__}: "
                          f"{str(error).splitlines()[0] if str(error) else ''}); exporter log:\n"
                          f"{chatter.getvalue()[-2000:]}") from error
+
+
+@contextlib.contextmanager
+def _quiet(chatter: io.StringIO):
+    """The exporter's and quantiser's step logs, deprecation warnings and notes into ``chatter``: a user
+    sees the export's own progress and fidelity lines (process-wide logging is muted meanwhile)."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
 
 
 @functools.cache
@@ -289,14 +316,18 @@ def _wrappers() -> dict:
 
 def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
     """Dynamic int8 weights (see module docstring), after onnxruntime's recommended pre-processing."""
+    prepared = int8_path.with_suffix(".pre.onnx")
+    with _quiet(io.StringIO()):
+        _quantize_steps(fp32_path, prepared, int8_path)
+
+
+def _quantize_steps(fp32_path: Path, prepared: Path, int8_path: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    prepared = int8_path.with_suffix(".pre.onnx")
-    try:
-        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=False)
-    except Exception:  # noqa: BLE001 - symbolic shape inference fails on some graphs; ONNX's own then
-        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+    # ONNX's own shape inference only: onnxruntime's symbolic one fails on HuBERT's conv lengths, and
+    # then writes its partial model into the current folder (sym_shape_infer_temp.onnx).
+    quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
     try:
         quantize_dynamic(str(prepared), str(int8_path), weight_type=QuantType.QInt8,
                          op_types_to_quantize=["MatMul", "Gemm"], per_channel=False,
@@ -327,6 +358,7 @@ def cached_export(source, folder: str | None, kind, options, report=None) -> Pat
     target = onnx_cache_root() / key.hexdigest()[:32]
     if (target / MANIFEST).is_file():
         return target
+    require_exporter()
     target.parent.mkdir(parents=True, exist_ok=True)
     torch_options = RuntimeOptions(device="cpu", dtype="float32", revision=options.revision, cache_dir=options.cache_dir)
     backend = kind.create(registry.ModelRequest(source.model_id, folder, torch_options, source.preset))

@@ -120,7 +120,6 @@ class SileroSpeechBackend(FrameStreamBackend):
     min_samples = FRAME_SAMPLES
     default_window_seconds = 1.0  # long recordings: speech or not, second by second
     hop_seconds = 0.5
-    default_threshold = 0.5
     threads = TORCH_THREADS
     licence = "MIT (Silero VAD)"
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from audiosift.errors import UnsupportedModelError
 from audiosift.models.base import ClipBackend
+from audiosift.models.quiet import quietly
 from audiosift.models.torch_threads import TORCH_THREADS
 
 # Variable-length encoders (wav2vec2, HuBERT, WavLM) attend over the whole clip: one encoder frame per
@@ -46,6 +47,7 @@ def build(request) -> "TransformersBackend":
                                options.torch_dtype())
 
 
+@quietly  # no "Loading weights" bars or mel-filter warnings unless asked (models/quiet.py)
 def load_transformers_parts(location: str, model_id: str):
     """``(feature_extractor, model)`` from a local folder; unsupported architectures say so."""
     from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification

@@ -248,6 +248,7 @@ function setRecordingUi(recording) {
   $("record-text").textContent = recording ? "Stop recording" : "Record";
   $("file").disabled = recording;
   $("classify").disabled = recording || !state.clip;
+  $("listen-button").disabled = recording || !selectedModel();  // one use of the microphone at a time
   if (recording) $("clip-status").textContent = "Recording…";
 }
 
