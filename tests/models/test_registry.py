@@ -99,3 +99,13 @@ def test_runtime_options_are_checked_in_one_place():
         audiosift.load("speech", batch_size=True)
     with pytest.raises(audiosift.UsageError, match="no CUDA"):
         audiosift.inference.options.RuntimeOptions(device="cuda").check_device()
+
+
+def test_detectors_are_known_by_their_kind_and_their_backend():
+    """Wake-word models fire events (classify reports detections); the VAD streams frames but is no
+    detector: it classifies windows like any model."""
+    from audiosift.inference.detector import is_detector
+
+    assert registry.names_a_detector("wake-word") and registry.names_a_detector("builtin:microwakeword")
+    assert not registry.names_a_detector("speech") and not registry.names_a_detector("keywords")
+    assert is_detector(audiosift.load("wake-word")) and not is_detector(audiosift.load("speech"))
