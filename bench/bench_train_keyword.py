@@ -8,7 +8,7 @@ to the pre-trained wake words on the same audio.
    of it over music or noise at 10-20 dB SNR, plus noise, tones and music-like sound alone:
    --hours of it (default 1). Each phrase (the custom keyword, "alexa", "hey jarvis") is then
    spoken --positives times by flite voices, clean or over noise/music at 20 or 10 dB, in clips of
-   its own with a second of audio either side.
+   its own (2-3 s of audio before it, 1 s after).
 3. Every detector runs over all of it (each recording its own stream); recall and false accepts per
    hour at the model's own threshold, the best recall at <= 1 false accept/h, and a DET plot each.
 
@@ -64,16 +64,17 @@ def negative_pieces(hours: float, rng: np.random.Generator):
 
 
 def positive_clips(text: str, count: int, rng: np.random.Generator):
-    """``text`` by random flite voices: clean, or over background at 20 or 10 dB; 1 s either side."""
+    """``text`` by random flite voices: clean, or over background at 20 or 10 dB; 2-3 s of audio
+    before it (so the detector has a full window of real audio, as mid-stream) and 1 s after."""
     for index in range(count):
         speech = synth.synthesize(text, synth.random_voices("flite", 1, rng)[0])
-        pad = np.zeros(RATE, np.float32)
-        audio = np.concatenate([pad, speech, pad])
+        lead = rng.uniform(2.0, 3.0)
+        audio = np.concatenate([np.zeros(int(lead * RATE), np.float32), speech, np.zeros(RATE, np.float32)])
         snr = [None, 20.0, 10.0][index % 3]
         if snr is not None:
             audio = augment.mix(audio, augment.background(len(audio), rng), snr)
         audio = augment.gain(audio + augment.coloured_noise(len(audio), rng) * 1e-4, rng, -20, -1)
-        yield f"{text}-{index}", audio.astype(np.float32), (1.0, 1.0 + len(speech) / RATE)
+        yield f"{text}-{index}", audio.astype(np.float32), (lead, lead + len(speech) / RATE)
 
 
 def detectors(model_folder: Path, phrase: str):

@@ -53,8 +53,12 @@ def test_zero_shot_windows_without_labels_name_the_flag(clap_model, clip, cli_er
     assert "candidate_labels" not in line
 
 
-def test_zero_shot_speech_only_is_a_usage_error(clap_model, clip, cli_error, no_model_load):
-    cli_error(["zero-shot", "-m", clap_model, "-l", "dog,rain", "--speech-only", clip], "--speech-only")
+def test_zero_shot_speech_only_is_a_usage_error(clap_model, clip, capsys, no_model_load):
+    # zero-shot does not offer the speech-model options at all: argparse refuses them (exit 2)
+    for option in ("--speech-only", "--segments"):
+        with pytest.raises(SystemExit) as usage:
+            main(["zero-shot", "-m", str(clap_model), "-l", "dog,rain", option, str(clip)])
+        assert usage.value.code == 2 and f"unrecognized arguments: {option}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where, pattern", [

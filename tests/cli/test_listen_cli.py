@@ -178,6 +178,7 @@ def test_old_space_separated_labels_and_per_label_thresholds(recording, ast_mode
     cli_error(["listen", "-m", ast_model, "--input", recording, "--frame-scores", recording.parent / "f.jsonl"],
               "--frame-scores needs a wake-word model")
     cli_error(["listen", "-m", ast_model, "--input", recording, "stray.wav"], "listen takes no paths")
+    cli_error(["listen", "-m", ast_model, "--input", recording, "-t", "0.7"], "use --threshold 0.7")
 
 
 def test_event_formats_to_a_file_and_the_vad_threshold(recording, ast_model, capsys, tmp_path):

@@ -124,7 +124,12 @@ def test_raven_tables_one_per_recording(long_file, ast_model, tmp_path, capsys, 
     rows = list(csv.DictReader(io.StringIO(combined.read_text()), delimiter="\t"))
     assert {r["Begin File"] for r in rows} == {"long.wav", "other.wav"}
     assert [int(r["Selection"]) for r in rows] == list(range(1, len(rows) + 1))
-    assert all(r["File Offset (s)"] == r["Begin Time (s)"] for r in rows)
+    # Begin Time counts through the sequence of files (as Raven and BirdNET's combined tables do)
+    duration = long_file[1]
+    for row in rows:
+        offset = 0.0 if row["Begin File"] == "long.wav" else duration
+        assert float(row["Begin Time (s)"]) == pytest.approx(float(row["File Offset (s)"]) + offset, abs=1e-5)
+    assert any(r["Begin File"] == "other.wav" for r in rows) and float(rows[-1]["Begin Time (s)"]) > duration
     single = tmp_path / "single"
     single.mkdir()
     assert main(["classify", "-m", str(ast_model), "--merge", "-f", "audacity", "-o", str(single), str(path)]) == 0

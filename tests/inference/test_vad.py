@@ -264,7 +264,9 @@ def test_frame_probabilities_are_silero_audio_forward(recording_as_read, silero)
         silero.reset_states()
         expected = silero.audio_forward(torch.from_numpy(audio)[None], 16000)[0].numpy()
     assert ours.shape == expected.shape == (math.ceil(len(audio) / 512),)
-    np.testing.assert_allclose(ours, expected, atol=1e-6)
+    # audiosift runs the wheel's silero_vad.onnx where onnxruntime is installed (faster; its frames are
+    # within 1e-5 of the TorchScript model's here), TorchScript otherwise (then identical).
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
     assert expected.max() > 0.9 and expected.min() < 0.1  # speech and non-speech both in the recording
 
 

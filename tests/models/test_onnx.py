@@ -141,11 +141,16 @@ def test_int8_export_stores_its_fidelity_and_runs(ast_model, exported, tmp_path,
     assert TOLERANCE < difference < 0.1  # int8: near the float32 scores, but not equal to them
 
 
-def test_backend_onnx_exports_once_into_the_cache(ast_model, tmp_path, monkeypatch):
-    monkeypatch.setenv(onnx_export.ONNX_CACHE_ENV, str(tmp_path / "cache"))
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+def test_backend_onnx_exports_once_into_the_cache(ast_model, onnx_cache, monkeypatch):
+    monkeypatch.setenv(onnx_export.ONNX_CACHE_ENV, str(onnx_cache))
     first = audiosift.load(str(ast_model), backend="onnx")
     assert isinstance(first.backend, OnnxClassifierBackend) and first.model_id == str(ast_model)
-    (entry,) = (tmp_path / "cache").iterdir()
+    (entry,) = onnx_cache.iterdir()
 
     def no_second_export(*args, **kwargs):
         raise AssertionError("exported again")
@@ -219,8 +224,8 @@ def test_export_refusals(ast_model, exported, tmp_path):
     assert not list(tmp_path.glob(".*exporting*"))  # a failed export leaves no half-written folder
 
 
-def test_backend_flag_on_the_command_line(ast_model, tmp_path, monkeypatch, capsys, audio_dir):
-    monkeypatch.setenv(onnx_export.ONNX_CACHE_ENV, str(tmp_path / "cache"))
+def test_backend_flag_on_the_command_line(ast_model, onnx_cache, monkeypatch, capsys, audio_dir):
+    monkeypatch.setenv(onnx_export.ONNX_CACHE_ENV, str(onnx_cache))  # the export made above is reused
     assert main(["classify", str(audio_dir / "yes.wav"), "--model", str(ast_model), "--backend", "onnx",
                  "--format", "json"]) == 0
     onnx_top = json.loads(capsys.readouterr().out)
@@ -228,4 +233,20 @@ def test_backend_flag_on_the_command_line(ast_model, tmp_path, monkeypatch, caps
     torch_top = json.loads(capsys.readouterr().out)
     first = lambda result: (result[0] if isinstance(result, list) else result)["predictions"]  # noqa: E731
     assert [p["label"] for p in first(onnx_top)] == [p["label"] for p in first(torch_top)]
-    assert len(list((tmp_path / "cache").iterdir())) == 1
+    assert len(list(onnx_cache.iterdir())) == 1
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_silero_runs_its_onnx_file_as_the_torchscript_model_does(audio_dir):
+    import torch
+
+    from audiosift.audio import load_audio
+    from audiosift.models.silero import SileroStream, load_silero_model, silero_model_path
+    from audiosift.models.silero_onnx import SileroOnnx
+
+    assert isinstance(load_silero_model(), SileroOnnx)  # onnxruntime is installed: the faster file
+    clip = load_audio(audio_dir / "sentence.wav", 16000)
+    ours = SileroStream().speech_probabilities(clip)
+    torchscript = SileroStream(model=torch.jit.load(str(silero_model_path())).eval()).speech_probabilities(clip)
+    assert np.abs(ours - torchscript).max() < TOLERANCE
+    assert ours.max() > 0.9 and ours.min() < 0.5  # speech and pauses: the comparison covers both

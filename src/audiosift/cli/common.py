@@ -82,15 +82,17 @@ def read_labels(args) -> list[str] | None:
                 lines = [line.strip() for line in handle]
         except OSError as error:
             raise UsageError(f"cannot read --labels-file {labels_file}: {error.strerror or error}") from error
-        raw = [line for line in lines if line and not line.startswith("#")]
+        raw = [line for line in lines if line and not line.startswith("#")]  # a line is a label, commas and all
     elif getattr(args, "labels", None):
-        raw = args.labels.split(",") + list(getattr(args, "more_labels", None) or [])
+        # listen's older spelling `--labels yes no` leaves the words after the first in more_labels
+        words = [args.labels, *(getattr(args, "more_labels", None) or [])]
+        raw = [label for word in words for label in word.split(",")]
     else:
         return None
     from audiosift.inference.classifier import check_labels
 
     try:
-        return check_labels([label.strip() for value in raw for label in value.split(",") if label.strip()])
+        return check_labels([label.strip() for label in raw if label.strip()])
     except ValueError as error:
         flag = "--labels-file" if labels_file else "--labels"
         raise UsageError(cli_wording(error).replace("--labels", flag)) from error
@@ -126,7 +128,8 @@ CLI_WORDS = [(r"pass candidate_labels=\[\.\.\.\]", "give --labels ..."),
              (r"\bhypothesis_template\b", "--template"), (r"\btop_k\b", "--top-k"),
              (r"\bbatch_size\b", "--batch-size"), (r"\bvad_threshold\b", "--vad-threshold"),
              (r"\bmin_speech_s\b", "--min-speech"), (r"\brefractory_s\b", "--refractory"),
-             (r"\bwindow_s\b", "--window"), (r"\bhop_s\b", "--hop")]
+             (r"\bwindow_s\b", "--window"), (r"\bhop_s\b", "--hop"),
+             (r"^labels (.+?) are not among", r"--labels \1: not among")]
 
 
 def cli_wording(message: object) -> str:

@@ -92,6 +92,14 @@ def threshold_value(text: str) -> dict:
     return values
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def vad_probability(text: str) -> float:
     value = float(text)
     if not 0.0 < value < 1.0:
@@ -105,6 +113,9 @@ def run(args) -> int:
     if args.input and not os.path.isfile(args.input):
         raise UsageError(f"--input {args.input}: no such file (give an audio file, or leave --input out for "
                          f"the microphone)")
+    if args.template and all(_is_number(t) for t in args.template):  # `-t 0.7`: listen's -t used to be this
+        raise UsageError(f"-t/--template is a zero-shot prompt in every subcommand; for a score at which labels "
+                         f"fire use --threshold {args.template[0]}")
     if args.more_labels and not args.labels:
         raise UsageError(f"unexpected argument {args.more_labels[0]!r}: listen takes no paths (use --input FILE)")
     labels = read_labels(args)
@@ -127,6 +138,7 @@ def run(args) -> int:
                 return _listen_to_file(watch, args)
             return listen_to_microphone(watch, microphone)
         except KeyboardInterrupt:
+            watch.close()  # the progress bar ends before the count is said
             print(f"audiosift listen: stopped; {watch.count} detection(s)", file=sys.stderr)
             raise
 

@@ -288,13 +288,17 @@ class _Sink:
                 for item in items:
                     writer.write(item, str(path))
             return
+        last_end = 0.0
         for item in items:
             if self.events is not None:
                 self.events.write(item, str(path))
+                last_end = max(last_end, item.end)
             elif isinstance(item, Event):
                 self.records.write(event_record(item, str(path)))
             else:
                 self.records.write(dict({"path": str(path)}, **item))
+        if self.events is not None:  # the next recording of a combined table starts where this one ends
+            self.events.file_offset_s += _duration(path, last_end)
 
     def write_error(self, path: Path, message: str) -> None:
         if self.records is not None:
@@ -312,6 +316,16 @@ class _Sink:
         """Stop without completing a whole-file output (an atomic ``json`` keeps the earlier file)."""
         if self._context is not None:
             self._context.__exit__(type(error), error, error.__traceback__)
+
+
+def _duration(path: Path, at_least: float) -> float:
+    """The recording's length as its container says (else the end of its last event)."""
+    from audiosift.audio.stream import audio_duration
+
+    try:
+        return max(audio_duration(path) or 0.0, at_least)
+    except AudiosiftError:
+        return at_least
 
 
 class _NoBar:

@@ -56,8 +56,11 @@ def provenance_lines(record: dict) -> list[str]:
     """report.md's provenance section."""
     model, dataset, machine = record["model"], record["dataset"], record["machine"]
     pinned = ", ".join(f"{key} `{model[key]}`" for key in ("revision", "commit", "files_fingerprint") if model[key])
-    selection = ", ".join(f"{key}={value}" for key, value in dataset["selection"].items()
-                          if value not in (None, False, [], ())) or "the whole dataset"
+    chosen = dict(dataset["selection"])
+    if not chosen.get("shuffle"):  # the seed and buffer of a shuffle not made would mislead
+        chosen.pop("seed", None), chosen.pop("shuffle_buffer", None)
+    selection = ", ".join(f"{key}={value}" for key, value in chosen.items()
+                          if value not in (None, False, [], ())) or "every example"
     return ["", "## Provenance", "",
             f"- audiosift {record['audiosift_version']}",
             f"- model: `{model['name']}` (model id `{model['model_id']}`"

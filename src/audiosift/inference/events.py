@@ -9,8 +9,10 @@ Formats (each checked by a test against its spec):
   Begin Time (s), End Time (s), Low Freq (Hz), High Freq (Hz)`` then our ``Annotation`` and
   ``Score`` columns and Raven's ``Begin File`` (the sound file's name) and ``File Offset (s)`` (the
   time within it); selections numbered from 1, ``View`` is ``Spectrogram 1``, ``Channel`` 1, and
-  the band is 0 Hz to the Nyquist frequency of the audio the model heard. With ``Begin File`` one
-  table can hold the selections of many recordings (times within each file, as BirdNET writes them).
+  the band is 0 Hz to the Nyquist frequency of the audio the model heard. One table can hold the
+  selections of many recordings, as Raven opens a file sequence and BirdNET combines its tables:
+  ``Begin Time`` then counts from the first file's start (``EventWriter.file_offset_s``, advanced
+  past each file) and ``File Offset (s)`` within each file.
 
 Audacity label tracks describe one sound file each.
 """
@@ -94,6 +96,9 @@ class EventWriter:
         if fmt not in EVENT_FORMATS:
             raise UsageError(f"event format must be one of {', '.join(EVENT_FORMATS)}, got {fmt!r}")
         self.stream, self.format, self.nyquist_hz = stream, fmt, nyquist_hz
+        # Raven: where the current file starts in the table's sequence of files (Begin Time counts from
+        # the first file's start, File Offset within each file): advance it past each file written.
+        self.file_offset_s = 0.0
         self._selection = 0
         self._csv = None
         if fmt == "events-csv":
@@ -110,7 +115,8 @@ class EventWriter:
         else:
             self._selection += 1
             high = f"{self.nyquist_hz:.1f}" if self.nyquist_hz else ""
-            row = [str(self._selection), "Spectrogram 1", "1", f"{event.start:.6f}", f"{event.end:.6f}", "0.0",
+            begin, end = event.start + self.file_offset_s, event.end + self.file_offset_s
+            row = [str(self._selection), "Spectrogram 1", "1", f"{begin:.6f}", f"{end:.6f}", "0.0",
                    high, clean_label(event.label), f"{event.score:.6f}", clean_label(Path(path).name) if path else "",
                    f"{event.start:.6f}"]
             self.stream.write("\t".join(row) + "\n")

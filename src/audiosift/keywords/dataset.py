@@ -25,6 +25,9 @@ POSITIVE_AFTER_S = 0.4
 PARTIAL_BEFORE_S = 0.3
 # What one head window hears: the last embedding's 76 mel rows (775 ms) + 15 more 80 ms steps.
 CONTEXT_S = 0.775 + (HEAD_EMBEDDINGS - 1) * FRAME_S
+LEAD_S = 1.5  # audio before a keyword in its clip
+POSITIVE_SPEED = (0.85, 1.18)
+NEGATIVE_SPEED = (0.75, 1.35)
 WINDOW_SIZE = HEAD_EMBEDDINGS * EMBEDDING_SIZE  # 1536 inputs to the head
 
 
@@ -79,11 +82,13 @@ def positive_clip(speech: np.ndarray, rng: np.random.Generator, pool: list[np.nd
     """The keyword in a clip as a detector would hear it: at a random speed, sometimes in a room,
     after silence (or after other speech, ``lead``), over noise, music, tones or babble at 0-30 dB
     SNR, at a random level."""
-    speech = augment.speed(speech, rng.uniform(0.88, 1.12))
+    speech = augment.speed(speech, rng.uniform(*POSITIVE_SPEED))
     if rng.random() < 0.35:
         speech = augment.reverb(speech, rng)
     keyword_len = len(speech)
-    head = np.zeros(int(rng.uniform(0.3, 1.0) * RATE), np.float32)
+    # At least LEAD_S before the keyword, so its windows hold real audio (noise floor, background)
+    # rather than the stream's start-up state, as they will in a long stream.
+    head = np.zeros(int(rng.uniform(LEAD_S, LEAD_S + 0.7) * RATE), np.float32)
     if lead is not None and len(lead):
         head = np.concatenate([lead[-int(1.5 * RATE):], np.zeros(int(rng.uniform(0.05, 0.4) * RATE), np.float32)])
     audio = np.concatenate([head, speech, np.zeros(int(0.7 * RATE), np.float32)])
@@ -92,12 +97,29 @@ def positive_clip(speech: np.ndarray, rng: np.random.Generator, pool: list[np.nd
 
 
 def negative_clip(audio: np.ndarray, rng: np.random.Generator, pool: list[np.ndarray], group: str) -> Clip:
-    """Speech without the keyword, augmented as the positives are (so augmentation is no cue)."""
-    audio = augment.speed(audio, rng.uniform(0.9, 1.1))
+    """Speech without the keyword, augmented as the positives are (so augmentation is no cue), over
+    a wider speed range (each speed shifts the formants: more speakers than the voices alone), and
+    sometimes backwards (speech-like sound with no words)."""
+    audio = augment.speed(audio, rng.uniform(*NEGATIVE_SPEED))
+    if rng.random() < 0.15:
+        audio = audio[::-1].copy()
     if rng.random() < 0.3:
         audio = augment.reverb(audio, rng)
     pad = np.zeros(int(rng.uniform(0.2, 0.8) * RATE), np.float32)
     return Clip(_noisy(np.concatenate([pad, audio, pad]), rng, pool, snr=(0.0, 30.0)), None, group)
+
+
+def scrambled_clip(speech: np.ndarray, rng: np.random.Generator, pool: list[np.ndarray]) -> Clip:
+    """The keyword's own sounds in the wrong order (cut in 3-6 pieces, shuffled), or backwards:
+    the same phonemes, not the word, so the head must learn their order."""
+    if rng.random() < 0.25 or len(speech) < RATE // 4:
+        return negative_clip(speech[::-1].copy(), rng, pool, "scrambled")
+    cuts = np.sort(rng.choice(np.arange(800, len(speech) - 800), size=int(rng.integers(2, 6)), replace=False))
+    pieces = np.split(speech, cuts)
+    order = rng.permutation(len(pieces))
+    while (order == np.arange(len(pieces))).all():
+        order = rng.permutation(len(pieces))
+    return negative_clip(np.concatenate([pieces[i] for i in order]), rng, pool, "scrambled")
 
 
 def noise_clip(seconds: float, rng: np.random.Generator, pool: list[np.ndarray]) -> Clip:
@@ -115,9 +137,9 @@ def _noisy(audio: np.ndarray, rng: np.random.Generator, pool, snr: tuple[float, 
 
 
 def speech_chunks(texts: list[str], minutes: float, voices: list[synth.Voice], rng: np.random.Generator,
-                  words_per_chunk: int = 40) -> list[np.ndarray]:
+                  words_per_chunk: int = 12) -> list[np.ndarray]:
     """About ``minutes`` of read text, in chunks of ~``words_per_chunk`` words, each by a random voice
-    of ``voices`` (150 words a minute assumed to size the text)."""
+    of ``voices`` (150 words a minute assumed to size the text). Short chunks: more voices per minute."""
     words_needed = int(minutes * 150)
     order = rng.permutation(len(texts))
     chunks, current, total = [], [], 0

@@ -45,6 +45,7 @@ BUDGETS = {
 }
 
 Progress = Callable[[str], None]
+SCRAMBLED_PER_POSITIVE = 0.4  # scrambled copies of the keyword per positive (hard negatives)
 
 
 def recipe_named(name: str) -> Recipe:
@@ -97,10 +98,10 @@ class Assembler:
         self.counts[key] = self.counts.get(key, 0) + 1
 
     def speech(self, split: str, minutes: float) -> None:
-        voices = self.voices(split, 24)
+        voices = self.voices(split, int(minutes * 150 / 12) + 1)  # about one voice per 12-word chunk
         chunks = dataset.speech_chunks(self.texts[split], minutes, voices, self.rng)
         if split == "train":
-            self.pool.extend(chunks[:20])
+            self.pool.extend(chunks[:40])
         for chunk in chunks:
             self.add(dataset.negative_clip(chunk, self.rng, self.pool, "speech"), split)
 
@@ -111,11 +112,14 @@ class Assembler:
             if len(audio):
                 self.add(dataset.negative_clip(audio, self.rng, self.pool, group), split)
 
-    def positives(self, split: str, count: int) -> None:
+    def positives(self, split: str, count: int, scrambled: float = 0.0) -> None:
+        """``count`` keyword clips; with ``scrambled`` > 0, that many scrambled copies per clip too."""
         for index, voice in enumerate(self.voices(split, count)):
             speech = synth.synthesize(self.phrase, voice)
             lead = self.pool[int(self.rng.integers(len(self.pool)))] if self.pool and self.rng.random() < 0.3 else None
             self.add(dataset.positive_clip(speech, self.rng, self.pool, lead=lead), split)
+            if self.rng.random() < scrambled:
+                self.add(dataset.scrambled_clip(speech, self.rng, self.pool), split)
             if (index + 1) % max(1, count // 4) == 0:
                 self.progress(f"{split} positives: {index + 1}/{count}")
 
@@ -139,7 +143,7 @@ def collect(phrase: str, recipe: Recipe, engines: list[str], rng: np.random.Gene
     build.short_texts("train", [misses[i % len(misses)] for i in range(recipe.near_misses)], "near-miss")
     build.short_texts("train", dataset.snippets(build.texts["train"], recipe.snippets, rng), "snippet")
     build.noise("train", recipe.noise_minutes)
-    build.positives("train", recipe.positives)
+    build.positives("train", recipe.positives, scrambled=SCRAMBLED_PER_POSITIVE)
     held_examples = _user_examples(build, examples, recipe)
     _user_negatives(build, negatives)
     progress(f"held out: {recipe.heldout_positives} positives, {recipe.heldout_minutes:g} min of speech and "

@@ -137,6 +137,7 @@ class OrtGraph:
                 options.inter_op_num_threads = 1  # batches already run side by side (the engine's workers)
                 options.execution_mode = self._ort.ExecutionMode.ORT_SEQUENTIAL
                 options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                options.log_severity_level = 3  # errors only: its optimiser notes (CastLike not folded) are noise
                 session = self._ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
                 self._sessions[count] = session
             return session

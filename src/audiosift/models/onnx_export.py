@@ -11,7 +11,9 @@ How, and why this way:
   encoded once and cached, so its speed hardly counts, and int8 error there would shift every label).
 - ``--int8``: ONNX Runtime's dynamic quantisation of the weight matrices (``MatMul``/``Gemm`` with a
   constant weight; attention's activation-by-activation products stay fp32, where int8 costs
-  accuracy for little speed). The folder then ships only the int8 graph.
+  accuracy for little speed), one scale per output channel: on full-size AST (12 speech clips)
+  that gave logit cosine 0.99933 to fp32 against 0.99909 with one scale per matrix, at the same speed.
+  The folder then ships only the int8 graph.
 - The folder is written under a temporary name beside ``output`` and renamed at the end, so an
   interrupted export never leaves a folder that looks complete.
 """
@@ -147,7 +149,7 @@ def _quantize_into(staging: Path, manifest: dict, files: dict, clap: bool, repor
     files[role] = "model.int8.onnx" if not clap else "audio.int8.onnx"
     manifest["files"] = {key: value for key, value in files.items() if key != "fp32"}
     manifest["precision"] = "int8"
-    manifest["export"]["int8"] = {"method": "onnxruntime quantize_dynamic", "weights": "QInt8 per tensor",
+    manifest["export"]["int8"] = {"method": "onnxruntime quantize_dynamic", "weights": "QInt8 per output channel",
                                   "activations": "uint8, dynamic", "ops": ["MatMul", "Gemm"],
                                   "constant_weights_only": True, "text_tower": "float32" if clap else None}
     _write_manifest(staging, manifest)
@@ -264,7 +266,10 @@ def _export_graph(module, arguments: tuple, names: list[str], dynamic: dict, pat
     try:
         with _quiet(chatter), torch.no_grad():
             torch.onnx.export(module.eval(), arguments, str(path), input_names=names, output_names=["output"],
-                              dynamic_shapes=tuple(dynamic[name] for name in names), dynamo=True, external_data=False, opset_version=OPSET)
+                              dynamic_shapes=tuple(dynamic[name] for name in names), dynamo=True, external_data=False, opset_version=OPSET,
+                              # onnxscript's graph optimiser doubled export time for nothing: ORT optimises
+                              # at load, and on full-size AST fp32 and int8 ran at the same speed either way.
+                              optimize=False)
     except Exception as error:  # noqa: BLE001 - any exporter failure: say which model and why
         raise ModelError(f"{model_id!r} could not be exported to ONNX ({type(error).__name__}: "
                          f"{str(error).splitlines()[0] if str(error) else ''}); exporter log:\n"
@@ -275,14 +280,18 @@ def _export_graph(module, arguments: tuple, names: list[str], dynamic: dict, pat
 def _quiet(chatter: io.StringIO):
     """The exporter's and quantiser's step logs, deprecation warnings and notes into ``chatter``: a user
     sees the export's own progress and fidelity lines (process-wide logging is muted meanwhile)."""
+    import onnxruntime
+
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
+    onnxruntime.set_default_logger_severity(3)  # the quantiser's sessions: no optimiser notes on stderr
     try:
         with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
         logging.disable(previous)
+        onnxruntime.set_default_logger_severity(2)  # onnxruntime's default: warnings
 
 
 @functools.cache
@@ -330,7 +339,7 @@ def _quantize_steps(fp32_path: Path, prepared: Path, int8_path: Path) -> None:
     quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
     try:
         quantize_dynamic(str(prepared), str(int8_path), weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul", "Gemm"], per_channel=False,
+                         op_types_to_quantize=["MatMul", "Gemm"], per_channel=True,
                          extra_options={"MatMulConstBOnly": True})
     finally:
         prepared.unlink(missing_ok=True)

@@ -44,7 +44,17 @@ def silero_model_path() -> Path:
 
 
 def load_silero_model():
-    """A fresh Silero TorchScript instance (each stream owns one: the model keeps recurrent state)."""
+    """A fresh Silero instance (each stream owns one: the model keeps recurrent state): the wheel's ONNX
+    file on onnxruntime where that is installed (2.6x faster a frame, equal within 1e-6:
+    :mod:`audiosift.models.silero_onnx`), else its TorchScript model."""
+    try:
+        from audiosift.models.silero_onnx import SileroOnnx, onnx_model_path
+
+        path = onnx_model_path(silero_model_path())
+        if path.is_file():
+            return SileroOnnx(path)
+    except ImportError:  # no onnxruntime: TorchScript
+        pass
     import torch
 
     with warnings.catch_warnings():  # torch 2.13 deprecates jit.load; the wheel ships only TorchScript
@@ -102,7 +112,7 @@ class SileroStream(FrameStream):
             frames = torch.from_numpy(np.ascontiguousarray(samples)).reshape(count, FRAME_SAMPLES)
             with torch.inference_mode():
                 for i in range(count):  # recurrent: one frame at a time, state carried inside the model
-                    probs[i] = float(self.model(frames[i : i + 1], SAMPLING_RATE))
+                    probs[i] = np.asarray(self.model(frames[i : i + 1], SAMPLING_RATE)).item()  # (1, 1), torch or numpy
         self.frames_done += count
         return probs
 
@@ -146,7 +156,7 @@ class SileroSpeechBackend(FrameStreamBackend):
         for row, waveform in enumerate(waveforms):
             batch[row, : len(waveform)] = waveform
         with self._lock, torch.inference_mode():
-            probs = self.model.audio_forward(torch.from_numpy(batch), SAMPLING_RATE).numpy()
+            probs = np.asarray(self.model.audio_forward(torch.from_numpy(batch), SAMPLING_RATE))
             self.model.reset_states()
         # Frames after a clip's end only saw zero padding: the model is causal, so they are dropped
         # and the frames before them are exactly what the clip alone would give.
