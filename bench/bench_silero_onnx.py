@@ -6,7 +6,7 @@ Two paths, as audiosift uses the model:
   - stream: one frame per call (``listen``, streaming);
   - clips: a batch of clips, all frames of all clips (``classify`` of a list of clips).
 Reported: frames/s of each (median of alternating rounds), and the largest difference of the speech
-probabilities. audiosift switches to the ONNX file only if it is faster on both and equal within 1e-4.
+probabilities. audiosift switches to the ONNX file only if it is faster and equal within 1e-4.
 
     .venv/bin/python bench/bench_silero_onnx.py --seconds 30 --rounds 3
 """
@@ -51,10 +51,23 @@ class OnnxSilero:
         return out[:, 0]
 
 
+def torchscript():
+    """The wheel's TorchScript model, whatever audiosift would pick."""
+    import warnings
+
+    import torch
+
+    from audiosift.models.silero import silero_model_path
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.load(str(silero_model_path()), map_location="cpu").eval()
+
+
 def stream_torch(audio):
     from audiosift.models.silero import SileroStream
 
-    return SileroStream().speech_probabilities(audio)
+    return SileroStream(model=torchscript()).speech_probabilities(audio)
 
 
 def stream_onnx(audio):
@@ -93,6 +106,10 @@ def main() -> int:
         clips = speech_clips(args.clips, (4.0, 4.0), Path(scratch))
     audio = np.concatenate(parts)[: int(args.seconds * RATE)]
     backend = SileroSpeechBackend()
+    backend.model = torchscript()  # the batched clip path, on TorchScript
+    import torch
+
+    torch.set_num_threads(1)  # one thread, as the ONNX sessions
     runs = {"stream torch": lambda: stream_torch(audio), "stream onnx": lambda: stream_onnx(audio),
             "clips torch": lambda: clips_torch(backend, clips), "clips onnx": lambda: clips_onnx(clips)}
     load = os.getloadavg()[0]

@@ -151,13 +151,15 @@ def main() -> None:
         threshold = float(WakeWordDetector(backend, labels=[label]).thresholds[0])
         summary = evaluate.summary(scored[i], threshold)
         at, best = summary["at_threshold"], summary["best_recall_at_1_fa_per_hour"]
+        at10 = evaluate.recall_at_fa(summary["curve"], 10.0)
+        summary["best_recall_at_10_fa_per_hour"] = at10
         stem = f"{name.split()[0]}-{label}".replace(" ", "_")
         evaluate.plot_det(summary["curve"], Path(args.output) / f"det-{stem}.png", f"{name}: {label}", threshold)
         results.append({"model": name, "label": label, **summary})
-        print(f"{name:>24} {label:>14}: threshold {threshold:.4g} recall {at['recall']:.1%} ({at['found']}/"
+        print(f"{name:>24} {label:>14}: threshold {threshold:.7g} recall {at['recall']:.1%} ({at['found']}/"
               f"{at['occurrences']}), {at['false_accepts']} FA in {at['hours']:.2f} h = "
               f"{at['false_accepts_per_hour']:.2f}/h | best recall at <=1 FA/h: {best['recall']:.1%} "
-              f"(threshold {best['threshold']})", flush=True)
+              f"(threshold {best['threshold'] or float('nan'):.7g}), at <=10 FA/h: {at10['recall']:.1%}", flush=True)
     report = {"phrase": args.phrase, "training": {k: manifest.get(k) for k in ("training_seconds", "heldout", "recipe")},
               "results": [{k: v for k, v in r.items() if k != "curve"} for r in results], "load": load_average()}
     (Path(args.output) / "report.json").write_text(json.dumps(report, indent=2, default=float))

@@ -107,7 +107,12 @@ def test_curve_and_threshold_choice():
     # threshold keeping it is the last below 0.9
     point = evaluate.pick_threshold(curve, 1.0)
     assert point["false_accepts"] == 0 and point["recall"] == 0.5 and 0.8 <= point["threshold"] < 0.9
+    assert point["target_met"]
     assert evaluate.recall_at_fa(curve, 10.0)["recall"] == 0.5
+    # A false accept scoring 1.0 survives every threshold: the highest is returned, flagged.
+    loud = [evaluate.score_recording(ScoreIsAudio(), 0, "c", spelled(60, {30.0: 1.0}), [])]
+    point = evaluate.pick_threshold(evaluate.det_curve(loud), 1.0)
+    assert not point["target_met"] and point["threshold"] == evaluate.CURVE_THRESHOLDS[-1]
 
 
 def test_files_and_times_csv_through_evaluate_items(tmp_path):

@@ -124,3 +124,20 @@ def test_bad_requests_say_what_was_expected(tmp_path):
         train_keyword("hey computer", tmp_path / "full", budget="tiny")
     with pytest.raises(UsageError, match="synthesizer"):
         train_keyword("hey computer", tmp_path / "c", budget="tiny", engines=["festival"])
+
+
+def test_a_damaged_folder_is_a_model_error(trained, tmp_path):
+    import shutil
+
+    from audiosift.errors import ModelError
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(trained[0], folder)
+    manifest = json.loads((folder / "keyword.json").read_text())
+    del manifest["threshold"]
+    (folder / "keyword.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="threshold"):
+        audiosift.load(str(folder))
+    (folder / "keyword.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not a readable keyword manifest"):
+        audiosift.load(str(folder))

@@ -160,14 +160,26 @@ def find_inputs(args) -> list[Path]:
     return files
 
 
-def check_device(args) -> None:
-    """Refuse --device cuda (or mps) where torch cannot use it, before minutes go into loading."""
-    if getattr(args, "device", "auto") == "auto":
-        return
-    from audiosift.inference.options import LoadOptions
+def runtime_from_args(args):
+    """The command's :class:`~audiosift.inference.options.RuntimeOptions` (--device, --dtype,
+    --batch-size, --revision, --backend), checked where every command checks them; flags named."""
+    from audiosift.inference.options import RuntimeOptions
 
     try:
-        LoadOptions(device=args.device, dtype=args.dtype).torch_device()
+        return RuntimeOptions(device=getattr(args, "device", "auto"), dtype=getattr(args, "dtype", "float32"),
+                              batch_size=getattr(args, "batch_size", None) or 8,
+                              revision=getattr(args, "revision", None), backend=getattr(args, "backend", "auto"))
+    except ValueError as error:
+        raise UsageError(cli_wording(error)) from error
+
+
+def check_device(args) -> None:
+    """Refuse --device cuda (or mps) where torch cannot use it, before minutes go into loading."""
+    runtime = runtime_from_args(args)
+    if runtime.device == "auto":
+        return
+    try:
+        runtime.check_device()
     except ValueError as error:
         raise UsageError(f"--device {args.device}: {cli_wording(error)}; use --device auto or cpu") from error
 
@@ -209,8 +221,7 @@ def load_from_args(args):
     import audiosift
 
     try:
-        return audiosift.load(args.model, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
-                              revision=args.revision, backend=getattr(args, "backend", "auto"))
+        return audiosift.load(args.model, options=runtime_from_args(args))
     except ValueError as error:  # an option the library refused (UsageError included): name the flag
         raise UsageError(cli_wording(error)) from error
 
@@ -218,12 +229,7 @@ def load_from_args(args):
 def model_for_backend(args) -> str:
     """``--model``, or with ``--backend onnx`` (or ``--dtype int8``) its cached ONNX export's folder: for
     commands that pass the model on by name (evaluate, and through it Ray actors)."""
-    from audiosift.inference.options import RuntimeOptions
-
-    try:
-        options = RuntimeOptions(device=args.device, dtype=args.dtype, revision=args.revision, backend=args.backend)
-    except ValueError as error:
-        raise UsageError(cli_wording(error)) from error
+    options = runtime_from_args(args)
     if not options.wants_onnx:
         return args.model
     from audiosift.models.loading import locate, resolve

@@ -65,11 +65,11 @@ def run(args) -> int:
     at = result["at_threshold"]
     best = result[f"best_recall_at_{args.target_fa_per_hour:g}_fa_per_hour"]
     recall = "n/a (no keyword occurrences)" if at["recall"] is None else f"{at['recall']:.1%} ({at['found']}/{at['occurrences']})"
-    print(f"{result['label']} at threshold {at['threshold']:.4g}: recall {recall}, {at['false_accepts']} false "
+    print(f"{result['label']} at threshold {at['threshold']:.7g}: recall {recall}, {at['false_accepts']} false "
           f"accept(s) in {at['hours']:.3f} h = {at['false_accepts_per_hour']:.2f}/h")
     if best["threshold"] is not None:
         print(f"best recall at <= {args.target_fa_per_hour:g} false accepts/h: {best['recall']:.1%} "
-              f"(threshold {best['threshold']:.4g})")
+              f"(threshold {best['threshold']:.7g})")
     if output is not None:
         evaluate.write_report(result, output / "report.json")
         evaluate.plot_det(result["curve"], output / "det.png", f"{result['label']} ({Path(str(args.model)).name})",

@@ -33,7 +33,7 @@ def register(subparsers) -> None:
                         help="audio without the phrase (your room, TV, speech): more negatives")
     parser.add_argument("--budget", default="standard", choices=["tiny", "quick", "standard"],
                         help="how much data and training: tiny (~20 s, a smoke test, not a usable model), quick "
-                             "(~2 min), standard (default, ~6-8 min on 2 cores)")
+                             "(~2 min), standard (default, ~4-5 min on 2 cores)")
     parser.add_argument("--synthesizers", nargs="+", default=None, choices=["espeak", "flite"],
                         help="voices to synthesize with (default: every installed one)")
     parser.add_argument("--frontend", default="tflite", choices=["tflite", "onnx"],
@@ -70,7 +70,7 @@ def run(args) -> int:
         raise UsageError(str(error)) from error
     held = result.manifest["heldout"]
     user = f", your recordings {held['user_recall']:.0%}" if held.get("user_recall") is not None else ""
-    print(f"{result.manifest['phrase']}: threshold {result.manifest['threshold']:.4g}; held out: recall "
+    print(f"{result.manifest['phrase']}: threshold {result.manifest['threshold']:.7g}; held out: recall "
           f"{held['recall']:.1%} ({held['found']}/{held['occurrences']}){user}, {held['false_accepts']} false "
           f"accept(s) in {held['hours']:.2f} h = {held['false_accepts_per_hour']:.2f}/h; trained in "
           f"{result.manifest['training_seconds']:.0f} s")

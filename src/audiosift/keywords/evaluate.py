@@ -98,9 +98,12 @@ def pick_threshold(curve: list[dict], max_fa_per_hour: float, recall_slack: floa
         raise UsageError("no thresholds to choose from")
     hours = curve[0]["hours"]
     allowed = math.floor(max_fa_per_hour * hours + 1e-9)
-    admissible = [point for point in curve if point["false_accepts"] <= allowed] or [curve[-1]]
+    admissible = [point for point in curve if point["false_accepts"] <= allowed]
+    if not admissible:  # even the highest threshold accepts too much: report it, flagged
+        return {**curve[-1], "target_met": False}
     best = max(point["recall"] or 0.0 for point in admissible)
-    return max((p for p in admissible if (p["recall"] or 0.0) >= best - recall_slack), key=lambda p: p["threshold"])
+    chosen = max((p for p in admissible if (p["recall"] or 0.0) >= best - recall_slack), key=lambda p: p["threshold"])
+    return {**chosen, "target_met": True}
 
 
 def recall_at_fa(curve: list[dict], max_fa_per_hour: float) -> dict:

@@ -34,18 +34,19 @@ class Recipe:
     example_copies: int = 20  # augmented copies of each user recording
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "hidden": list(self.hidden)}  # as JSON will give it back
 
 
 BUDGETS = {
     # tiny: for tests and a first look (about half a minute); quick: a few minutes; standard: the default.
     "tiny": Recipe("tiny", 30, 10, 1.0, 0.5, 12, 12, 0.5, 300, (32,), 4),
     "quick": Recipe("quick", 250, 60, 8.0, 4.0, 80, 100, 3.0, 1500),
-    "standard": Recipe("standard", 900, 150, 35.0, 10.0, 300, 400, 10.0, 4000),
+    "standard": Recipe("standard", 900, 150, 35.0, 10.0, 300, 400, 10.0, 4000, (256, 128)),
 }
 
 Progress = Callable[[str], None]
 SCRAMBLED_PER_POSITIVE = 0.4  # scrambled copies of the keyword per positive (hard negatives)
+SIMILAR_SHARE = 0.5  # of the read text: sentences holding words like the phrase's
 
 
 def recipe_named(name: str) -> Recipe:
@@ -99,7 +100,14 @@ class Assembler:
 
     def speech(self, split: str, minutes: float) -> None:
         voices = self.voices(split, int(minutes * 150 / 12) + 1)  # about one voice per 12-word chunk
-        chunks = dataset.speech_chunks(self.texts[split], minutes, voices, self.rng)
+        chunks = dataset.speech_chunks(self.texts[split], minutes * (1 - SIMILAR_SHARE), voices, self.rng)
+        # Hard negatives in running speech: sentences with words spelt like the phrase's words
+        # (measured: a first head fired on "contributor", "copied", "covered" for "hey computer").
+        # Only the phrase's longer words: "hey" is spelt like "the" and "they", in every sentence.
+        long_words = " ".join(word for word in self.phrase.split() if len(word) >= 5) or self.phrase
+        similar = synth.sentences_with(self.texts[split], synth.similar_words(long_words, self.vocab))
+        if similar:
+            chunks += dataset.speech_chunks(similar, minutes * SIMILAR_SHARE, voices, self.rng)
         if split == "train":
             self.pool.extend(chunks[:40])
         for chunk in chunks:
@@ -139,7 +147,7 @@ def collect(phrase: str, recipe: Recipe, engines: list[str], rng: np.random.Gene
     build.speech("train", recipe.speech_minutes)
     progress(f"negatives: {recipe.near_misses} near-misses, {recipe.snippets} short phrases, "
              f"{recipe.noise_minutes:g} min of noise, tones and music-like sound")
-    misses = synth.near_misses(phrase, build.vocab, rng, count=40)
+    misses = synth.near_misses(phrase, build.vocab, rng, count=80)
     build.short_texts("train", [misses[i % len(misses)] for i in range(recipe.near_misses)], "near-miss")
     build.short_texts("train", dataset.snippets(build.texts["train"], recipe.snippets, rng), "snippet")
     build.noise("train", recipe.noise_minutes)

@@ -161,6 +161,23 @@ def vocabulary(texts: list[str]) -> list[str]:
     return sorted({word.lower() for text in texts for word in re.findall(r"[A-Za-z]{2,}", text)})
 
 
+def similar_words(phrase: str, vocab: list[str], cutoff: float = 0.5) -> list[str]:
+    """Words of ``vocab`` spelt like one of the phrase's words (difflib ratio >= ``cutoff``), its
+    plurals and the words themselves left out: "computer" -> compute, compiler, commuter, ..."""
+    words = phrase.lower().split()
+    out = []
+    for word in words:
+        similar = difflib.get_close_matches(word, vocab, n=30, cutoff=cutoff)
+        out += [other for other in similar if other not in (word, word + "s", word + "es")]
+    return list(dict.fromkeys(out))
+
+
+def sentences_with(texts: list[str], words: list[str]) -> list[str]:
+    """The texts holding one of ``words``: running speech with the sounds the keyword is made of."""
+    wanted = set(words)
+    return [text for text in texts if wanted & {w.lower() for w in re.findall(r"[A-Za-z]+", text)}]
+
+
 def near_misses(phrase: str, vocab: list[str], rng: np.random.Generator, count: int = 40) -> list[str]:
     """Texts that sound like parts of ``phrase`` without being it: each word alone, the phrase with a
     word dropped or swapped for a similar-looking word of ``vocab``, its words reversed, and the
@@ -174,10 +191,8 @@ def near_misses(phrase: str, vocab: list[str], rng: np.random.Generator, count: 
     if len(last) >= 5:
         found.append(" ".join(words[:-1] + [last[: len(last) // 2 + 1]]))
     for i, word in enumerate(words):
-        similar = difflib.get_close_matches(word, vocab, n=12, cutoff=0.6)
         # A word's plural or the word itself would teach the model that the keyword is a non-keyword.
-        similar = [other for other in similar if other not in (word, word + "s", word + "es")]
-        for other in similar:
+        for other in similar_words(word, vocab, cutoff=0.6)[:12]:
             found.append(" ".join(words[:i] + [other] + words[i + 1:]))
             found.append(other)
     found = [text for text in dict.fromkeys(found) if text and text != phrase.lower()]

@@ -2,9 +2,9 @@
 :mod:`audiosift.models.silero` makes of the TorchScript model: ``model(frame, 16000)``,
 ``audio_forward(batch, 16000)`` and ``reset_states()``.
 
-Why: measured here (bench/bench_silero_onnx.py, 2 cores, one thread each) it ran 2.6x the
-TorchScript model's frames per second one frame per call (streaming) and 1.9x on a batch of clips,
-with speech probabilities equal within 1e-6. The graph takes the recurrent state, and 64 samples of
+Why: measured here (bench/bench_silero_onnx.py, 2 shared cores, one thread each, 5 rounds) it ran
+1.84x the TorchScript model's frames per second one frame per call (streaming: 8100 vs 4400) and
+1.03x on a batch of 8 clips (14300 vs 13900), with speech probabilities equal within 1e-6. The graph takes the recurrent state, and 64 samples of
 context before each 512-sample frame, as silero's own ``OnnxWrapper`` feeds it. numpy in and out
 (torch tensors are read as arrays), one intra-op thread: a 2 MB model gains nothing from more.
 """

@@ -46,6 +46,11 @@ def read_manifest(folder: Path) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise UnsupportedModelError(f"{path}: expected format {FORMAT!r}, got "
                                     f"{manifest.get('format') if isinstance(manifest, dict) else manifest!r}")
+    missing = [key for key in ("phrase", "label", "threshold") if key not in manifest]
+    threshold = manifest.get("threshold")
+    if missing or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise ModelError(f"{path}: the manifest needs phrase, label and a threshold in [0, 1] "
+                         f"(missing: {', '.join(missing) or 'none'}; threshold {threshold!r}); retrain it")
     return manifest
 
 
