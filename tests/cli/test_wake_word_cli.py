@@ -95,3 +95,9 @@ def test_listen_thresholds_per_label_and_frame_scores(recording, capsys, tmp_pat
     code, events, _ = run(capsys, "listen", "-m", "wake-word", "-i", path, "-f", "jsonl",
                           "--threshold", "0.999999", "--threshold", f"hey jarvis={peak['hey jarvis'] / 2:.6f}")
     assert code == 0 and [e["label"] for e in events] == ["hey jarvis"]  # a bare number: the others' default
+
+
+def test_listen_with_vad_gating_keeps_the_spoken_wake_words(recording, capsys):
+    path, starts, lengths = recording
+    code, events, _ = run(capsys, "listen", "-m", "wake-word", "--vad", "-i", path, "-f", "jsonl")
+    assert code == 0 and [e["label"] for e in events] == ["hey jarvis", "alexa"]

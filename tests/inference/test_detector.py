@@ -127,3 +127,33 @@ def test_bad_arguments_are_usage_errors(oww):
         WakeWordDetector(oww, labels=["alexa"], threshold={"ok nabu": 0.3})
     with pytest.raises(UsageError, match="streaming frame model"):
         WakeWordDetector(object())
+
+
+def test_vad_gating_keeps_wake_words_in_speech_and_drops_them_elsewhere(tmp_path):
+    """With vad=True a detection fires only if its window held speech; a spoken wake word still fires,
+    the same events whatever the chunk size; an always-firing threshold fires only where speech is."""
+    import audiosift
+    from audiosift.inference.detector import WakeWordDetector
+    from wake_word_audio import phrase
+
+    rng = np.random.default_rng(0)
+    noise = (0.05 * rng.standard_normal(3 * 16000)).astype(np.float32)
+    spoken = phrase("alexa", tmp_path)
+    audio = np.concatenate([noise, spoken, np.zeros(16000, np.float32)])
+    model = audiosift.load("wake-word")
+    plain = WakeWordDetector(model, labels=["alexa"])
+    gated = WakeWordDetector(model, labels=["alexa"], vad=True)
+    assert [e.label for e in plain.detect(audio)] == [e.label for e in gated.detect(audio)] == ["alexa"]
+    chunked = []
+    gated.reset()
+    for start in range(0, len(audio), 777):
+        chunked += gated(audio[start : start + 777])
+    chunked += gated.flush()
+    assert chunked == gated.detect(audio)
+    # A threshold every frame passes: ungated it fires during the noise too, gated only around the word.
+    eager_plain = WakeWordDetector(model, labels=["alexa"], threshold=0.0, refractory_s=0.0)
+    eager_gated = WakeWordDetector(model, labels=["alexa"], threshold=0.0, refractory_s=0.0, vad=True)
+    noise_end = len(noise) / 16000
+    assert any(e.end < noise_end for e in eager_plain.detect(audio))
+    fired = eager_gated.detect(audio)
+    assert fired and all(e.end > noise_end for e in fired)

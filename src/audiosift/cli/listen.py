@@ -38,7 +38,8 @@ def register(subparsers) -> None:
         "listen", help="detect keywords (or other labels) live from the microphone",
         description="Listen to the default microphone (or --input FILE) and print one line per detection. "
                     "The VAD runs first and the model only hears windows with speech (--no-vad to "
-                    "classify every window, e.g. for non-speech sounds). Ctrl+C stops.")
+                    "classify every window, e.g. for non-speech sounds). Wake-word models hear every frame "
+                    "(they cost ~1.5%% of a core); --vad lets them fire only in speech. Ctrl+C stops.")
     add_model_arguments(parser, default_model="keywords")
     add_label_arguments(parser, "either", templates=True)
     # `--labels yes no` (space-separated, the old spelling) still works: the words after the first
@@ -47,6 +48,8 @@ def register(subparsers) -> None:
                         help="score at which a label fires: one number for all, or per label, e.g. "
                              "--threshold alexa=0.6,'hey jarvis'=0.4 (repeatable; labels not named keep the "
                              "default: 0.5, or a wake-word model's own cutoffs)")
+    parser.add_argument("--vad", dest="vad", action="store_true", default=None,
+                        help="wake-word models: fire only where the VAD hears speech (default for other models)")
     parser.add_argument("--no-vad", dest="vad", action="store_false",
                         help="classify every window, not only those with speech")
     parser.add_argument("--vad-threshold", type=vad_probability, default=0.5,
@@ -157,8 +160,9 @@ def _listen_to_file(watch, args) -> int:
 
 
 def make_detector(classifier, args, labels):
-    """A wake-word model streams its own frames (each family's thresholds, no VAD needed: it costs
-    ~1.5% of a core); any other classifier runs window by window behind the VAD."""
+    """A wake-word model streams its own frames (each family's thresholds; behind the VAD only with
+    --vad: it costs ~1.5% of a core); any other classifier runs window by window behind the VAD
+    unless --no-vad."""
     from audiosift.inference.detector import DEFAULT_REFRACTORY_S, WakeWordDetector, is_detector
     from audiosift.inference.streaming import StreamingClassifier
 
@@ -166,12 +170,14 @@ def make_detector(classifier, args, labels):
     if is_detector(classifier):
         refractory = DEFAULT_REFRACTORY_S if args.refractory is None else args.refractory
         return WakeWordDetector(classifier, labels=labels, threshold=threshold, refractory_s=refractory,
-                                return_scores=bool(args.frame_scores))
+                                return_scores=bool(args.frame_scores), vad=bool(args.vad),
+                                vad_threshold=args.vad_threshold)
     if args.frame_scores:
         raise UsageError(f"--frame-scores needs a wake-word model (it scores every frame as it streams); "
                          f"{args.model!r} scores windows: use --format jsonl for its detections with scores")
     return StreamingClassifier(classifier, labels=labels, threshold=0.5 if threshold is None else threshold,
-                               vad=args.vad, vad_threshold=args.vad_threshold, window_s=args.window, hop_s=args.hop,
+                               vad=args.vad is not False, vad_threshold=args.vad_threshold, window_s=args.window,
+                               hop_s=args.hop,
                                hypothesis_template=templates_from_args(args),
                                refractory_s=0.5 if args.refractory is None else args.refractory)
 

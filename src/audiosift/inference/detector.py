@@ -15,6 +15,7 @@ Scores depend only on the frames, which the backend makes chunk-size invariant, 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,7 +76,8 @@ class WakeWordDetector:
     """
 
     def __init__(self, model, labels: list[str] | None = None, threshold: float | dict | None = None,
-                 refractory_s: float = DEFAULT_REFRACTORY_S, return_scores: bool = False):
+                 refractory_s: float = DEFAULT_REFRACTORY_S, return_scores: bool = False, vad: bool = False,
+                 vad_threshold: float = 0.5, min_speech_s: float = 0.1):
         self.backend = frame_backend(model)
         known = list(self.backend.labels)
         self.labels = list(labels) if labels is not None else known
@@ -89,6 +91,7 @@ class WakeWordDetector:
         self.refractory_s = float(refractory_s)
         self.return_scores = return_scores
         self._stream = self.backend.new_stream()
+        self._gate = SpeechGate(self.backend, vad_threshold, min_speech_s) if vad else None
         self.reset()
 
     @property
@@ -103,12 +106,18 @@ class WakeWordDetector:
         self.frames = 0
         self._armed = np.ones(len(self.labels), dtype=bool)
         self._last_event = np.full(len(self.labels), -np.inf)
+        if self._gate is not None:
+            self._gate.reset()
 
     def __call__(self, chunk: np.ndarray):
+        if self._gate is not None:
+            self._gate.push(chunk)
         return self._detect(self._stream.push(chunk))
 
     def flush(self):
         """Score what the model still holds (a last partial frame, if it scores one)."""
+        if self._gate is not None:
+            self._gate.flush()
         return self._detect(self._stream.flush())
 
     def frame_end(self, index: int) -> float:
@@ -122,12 +131,16 @@ class WakeWordDetector:
         window = float(self.backend.window_seconds or 0.0)
         for time, scores in zip(times, rows):
             above = scores > self.thresholds
+            if self._gate is not None and above.any() and not self._gate.heard_speech(float(time) - window, float(time)):
+                above[:] = False  # no speech in the audio the model heard: noise or music, not a wake word
             fire = above & self._armed & (time - self._last_event >= self.refractory_s)
             for column in np.flatnonzero(fire):
                 events.append(Event(self.labels[column], round(max(0.0, float(time) - window), 6), round(float(time), 6),
                                     float(scores[column])))
                 self._last_event[column] = time
             self._armed = ~above  # re-armed once a label's score is back at or below its threshold
+        if self._gate is not None and len(times):
+            self._gate.forget_before(float(times[-1]) - window)  # later windows start after this
         if self.return_scores:
             return events, FrameScores(list(self.labels), times, rows)
         return events
@@ -137,6 +150,58 @@ class WakeWordDetector:
         self.reset()
         results = [self(waveform), self.flush()]
         return [event for result in results for event in (result[0] if self.return_scores else result)]
+
+
+class SpeechGate:
+    """Silero VAD beside a detector (``vad=True``): a wake word may fire only if the audio its model
+    heard (the event's window) holds at least ``min_speech_s`` of frames at or above ``vad_threshold``.
+    Both run on the same samples and the VAD decides from whole 32 ms frames inside the window, so
+    the gate does not depend on chunk size either."""
+
+    def __init__(self, backend: FrameStreamBackend, vad_threshold: float, min_speech_s: float):
+        from audiosift.inference.vad import FrameVad, frames_for
+        from audiosift.models.silero import SAMPLING_RATE
+
+        if backend.sampling_rate != SAMPLING_RATE:
+            raise UsageError(f"vad=True needs a {SAMPLING_RATE} Hz detector, got {backend.sampling_rate} Hz")
+        if not 0.0 < vad_threshold < 1.0 or min_speech_s < 0:
+            raise UsageError(f"vad_threshold must be in (0, 1) and min_speech_s >= 0, got {vad_threshold}, "
+                             f"{min_speech_s}")
+        self.vad, self.threshold, self.min_frames = FrameVad(), vad_threshold, frames_for(min_speech_s)
+        self.reset()
+
+    def reset(self) -> None:
+        self.vad.reset()
+        self.speech = np.zeros(0, dtype=bool)  # per VAD frame since first_frame: at or above the threshold
+        self.first_frame = 0
+
+    def push(self, chunk) -> None:
+        samples = np.asarray(chunk)
+        if samples.dtype == np.int16:  # detectors take int16 audio as it comes from a sound card
+            samples = samples.astype(np.float32) / 32768.0
+        self._add(self.vad.push(np.asarray(samples, dtype=np.float32).reshape(-1)))
+
+    def flush(self) -> None:
+        self._add(self.vad.flush())
+
+    def _add(self, probs: np.ndarray) -> None:
+        if len(probs):
+            self.speech = np.concatenate([self.speech, probs >= self.threshold])
+
+    def heard_speech(self, start_s: float, end_s: float) -> bool:
+        from audiosift.models.silero import FRAME_SECONDS
+
+        first = max(self.first_frame, math.ceil(start_s / FRAME_SECONDS - 1e-9))
+        last = math.floor(end_s / FRAME_SECONDS + 1e-9)  # frames wholly inside [start, end]
+        return int(np.count_nonzero(self.speech[first - self.first_frame : max(first, last) - self.first_frame])) \
+            >= self.min_frames
+
+    def forget_before(self, start_s: float) -> None:
+        """Drop frames that start before ``start_s`` (no later window reaches back that far)."""
+        from audiosift.models.silero import FRAME_SECONDS
+
+        drop = min(len(self.speech), max(0, math.floor(start_s / FRAME_SECONDS) - self.first_frame))
+        self.speech, self.first_frame = self.speech[drop:], self.first_frame + drop
 
 
 def is_detector(classifier) -> bool:
