@@ -171,3 +171,15 @@ def test_only_costly_featurizers_are_made_ahead(whisper_model, ast_model, wav2ve
     assert audiosift.load(str(whisper_model), device="cpu").backend.featurize_ahead
     assert not audiosift.load(str(ast_model), device="cpu").backend.featurize_ahead
     assert not audiosift.load(str(wav2vec2_model), device="cpu").backend.featurize_ahead
+
+
+def test_items_left_after_the_last_whole_round_get_every_thread(two_torch_threads):
+    """3 items on 2 threads: two side by side on one thread each, then the third on both threads."""
+    seen = {}
+
+    def work(item):
+        seen[item] = torch.get_num_threads()
+        return item
+
+    assert map_splitting_cores(work, [1, 2, 3], TORCH_THREADS) == [1, 2, 3]
+    assert seen == {1: 1, 2: 1, 3: 2}

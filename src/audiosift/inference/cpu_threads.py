@@ -91,16 +91,21 @@ def map_splitting_cores(function: Callable[[T], R], items: Sequence[T], threads:
 
     With ``n`` threads (``threads.get()``, the backend's runtime) and ``k`` items, ``min(n, k)``
     workers run items side by side, each on ``n // workers`` threads, with numpy's BLAS on one
-    thread. One item, or one thread: the items run in the calling thread. ``function`` must be safe
-    to call from several threads at once.
+    thread. Items left over from the last whole round (``k % workers``) are split again among all
+    ``n`` threads, so no core idles at the end: 3 Whisper clips on 2 cores ran their last clip on one
+    thread beside an idle core (0.77x the pipeline; 2+1 on both cores is the pipeline's own pace).
+    One item, or one thread: the items run in the calling thread. ``function`` must be safe to call
+    from several threads at once.
     """
     caller_threads = threads.get()
     workers = min(caller_threads, len(items))
     if workers <= 1:
         return [function(item) for item in items]
+    whole_rounds = len(items) - len(items) % workers
     pool = _worker_pool(workers, caller_threads // workers, threads)
     with single_threaded_blas():
-        return list(pool.map(function, items))
+        results = list(pool.map(function, items[:whole_rounds]))
+    return results + map_splitting_cores(function, items[whole_rounds:], threads)
 
 
 def featurize_batch(featurize: Callable[[T], R], items: Sequence[T]) -> list[R]:
