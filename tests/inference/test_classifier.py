@@ -161,3 +161,13 @@ def test_variable_length_models_refuse_clips_past_their_maximum(wav2vec2_model):
         clf(too_long, sampling_rate=16000)
     results = list(clf.classify_many([too_long, np.zeros(16000, np.float32)], sampling_rate=16000))
     assert "at most 300 s" in results[0].error and results[1].ok  # a batch job reports it and goes on
+
+
+def test_whole_clip_models_without_a_window_have_a_maximum_too(clap_model):
+    """The VAD and CLAP score a whole clip at once: past 5 minutes they refuse (and say --window),
+    instead of decoding an hour (1.08 GB peak through the CLI for the VAD before)."""
+    speech, zero_shot = audiosift.load("speech"), audiosift.load(str(clap_model), device="cpu")
+    for clf, kwargs in [(speech, {}), (zero_shot, {"candidate_labels": ["dog"]})]:
+        assert clf.backend.max_seconds == 300.0
+        with pytest.raises(audiosift.AudioTooLongError, match=r"at most 300 s: classify longer .*--window"):
+            clf(np.zeros(301 * 16000, np.float32), sampling_rate=16000, **kwargs)

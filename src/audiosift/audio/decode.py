@@ -232,7 +232,9 @@ def _limit_seconds(max_seconds: float | None, too_long: str) -> float:
 def _too_long(name: str, limit_s: float, default: bool, actual: str) -> AudioTooLongError:
     hint = (" (the default limit for a whole clip); classify long recordings with --window, which "
             "streams them" if default else " (max_seconds)")
-    return AudioTooLongError(f"{name}: audio is {actual}; expected at most {limit_s:g} s{hint}")
+    error = AudioTooLongError(f"{name}: audio is {actual}; expected at most {limit_s:g} s{hint}")
+    error.actual = actual  # what was seen, for callers that word their own limit ("N s long ...")
+    return error
 
 
 def _finite(block: np.ndarray, name: str, at_s: float) -> np.ndarray:

@@ -169,9 +169,10 @@ class Classifier:
         except AudioTooLongError as error:
             if self.backend.max_seconds is None:
                 raise
-            raise AudioTooLongError(f"{describe(audio)}: this model takes clips of at most "
-                                    f"{self.backend.max_seconds:g} s ({error}); classify longer recordings window by "
-                                    f"window (audiosift classify --window SECONDS)") from None
+            seen = getattr(error, "actual", "longer than that")
+            raise AudioTooLongError(f"{describe(audio)}: audio is {seen}; this model takes clips of at most "
+                                    f"{self.backend.max_seconds:g} s: classify longer recordings window by window "
+                                    f"(audiosift classify --window SECONDS)") from None
         waveform = clip.samples
         if len(waveform) < self.min_samples:
             raise InvalidAudioError(

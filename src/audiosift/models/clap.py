@@ -80,6 +80,10 @@ class ClapBackend(ClipBackend):
     featurize_ahead = True  # CLAP's 10 s log-mel is costly: made ahead on CPU threads for a GPU
     threads = TORCH_THREADS
     cpu_max_batch = CPU_AUDIO_BATCH
+    # A whole clip becomes one embedding averaged over its 10 s windows; past 5 minutes (30 windows,
+    # 58 MB at 48 kHz) a recording belongs to --window, which streams it: decoding an hour at 48 kHz
+    # would hold ~1.4 GB.
+    max_seconds = 300.0
 
     @quietly  # no "Loading weights" bars or load warnings unless asked (models/quiet.py)
     def __init__(self, location: str, model_id: str, device, dtype):

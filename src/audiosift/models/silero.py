@@ -130,6 +130,10 @@ class SileroSpeechBackend(FrameStreamBackend):
     frame_samples = FRAME_SAMPLES
     min_samples = FRAME_SAMPLES
     default_window_seconds = 1.0  # long recordings: speech or not, second by second
+    # A whole clip is scored in one batched call; past 5 minutes (4.8 MB at 16 kHz, ~9400 frames) a
+    # recording belongs to --window or --segments, which stream it: a 1-hour file decoded whole
+    # peaked at 1.08 GB through the CLI.
+    max_seconds = 300.0
     hop_seconds = 0.5
     threads = TORCH_THREADS
     licence = "MIT (Silero VAD)"
