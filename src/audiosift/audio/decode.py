@@ -30,7 +30,7 @@ from typing import Any, Literal, Union
 
 import numpy as np
 
-from audiosift.audio.readers import ArrayReader, checked_rate, open_file_reader
+from audiosift.audio.readers import ArrayReader, checked_rate, open_file_reader, permission_denied
 from audiosift.errors import AudioDecodeError, AudioTooLongError, InvalidAudioError, UsageError
 
 AudioInput = Union[str, os.PathLike, bytes, bytearray, np.ndarray, Mapping, Any]
@@ -338,8 +338,7 @@ def check_audio_file(path: Path) -> None:
         with open(path, "rb"):
             pass
     except PermissionError as error:
-        raise AudioDecodeError(f"{path}: permission denied: the file exists but cannot be read "
-                               f"(check its permissions or owner)") from error
+        raise permission_denied(str(path)) from error
     except OSError as error:
         raise AudioDecodeError(f"{path}: cannot be read: {error}") from error
 

@@ -71,8 +71,7 @@ def decoder_errors(name: str, where: str = "") -> Iterator[None]:
     except AudiosiftError:
         raise
     except PermissionError as error:
-        raise AudioDecodeError(f"{name}: permission denied: the file exists but cannot be read "
-                               f"(check its permissions or owner)") from error
+        raise permission_denied(name) from error
     except FileNotFoundError as error:
         raise AudioDecodeError(f"{name}: no such file (moved or deleted while being read?)") from error
     except IsADirectoryError as error:
@@ -222,3 +221,8 @@ def _container_duration(container, stream) -> float | None:
     if container.duration is not None:
         return container.duration / 1_000_000  # container durations are in AV_TIME_BASE (microseconds)
     return None
+
+
+def permission_denied(name: str) -> AudioDecodeError:
+    return AudioDecodeError(f"{name}: permission denied: the file exists but cannot be read "
+                            f"(check its permissions or owner)")
