@@ -160,3 +160,13 @@ def test_http_classify_on_a_wake_word_model_reports_detections_with_times(client
     assert set(other) == {"model", "predictions", "duration_s", "warnings"}  # other models: the same shape
     models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
     assert models["wake"]["detector"] is True and models["speech"]["detector"] is False
+
+
+def test_pages_of_other_sites_cannot_open_a_listening_session(client):
+    """A browser sends Origin; only the server's own page (same host) may listen through it."""
+    with client.websocket_connect("/v1/listen?model=wake", headers={"origin": "http://evil.example"}) as websocket:
+        received, closed = converse(websocket, [])
+    assert received[0]["status"] == 403 and "another site" in received[0]["error"] and closed == 1008
+    with client.websocket_connect("/v1/listen?model=wake", headers={"origin": "http://testserver"}) as websocket:
+        received, _ = converse(websocket, [])
+    assert received[0]["type"] == "ready"

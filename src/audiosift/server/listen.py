@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -197,6 +198,7 @@ def install_listen(app, state) -> None:
     async def listen(websocket: WebSocket):
         await websocket.accept()
         try:
+            _refuse_other_origins(websocket)
             if stats.active >= state.config.max_listen_sessions:
                 stats.rejected_busy += 1
                 raise ListenError(503, f"the server is busy ({stats.active} listening sessions); retry later",
@@ -217,6 +219,19 @@ def install_listen(app, state) -> None:
             stats.errors += 1
             await _send_error(websocket, ListenError(500, f"internal server error ({type(error).__name__}); "
                                                           f"the server log has the details", CLOSE_INTERNAL))
+
+
+def _refuse_other_origins(websocket: WebSocket) -> None:
+    """Browsers send ``Origin`` on every WebSocket and let any page open one (no same-origin rule),
+    so a page on another site could listen through this server: only its own page may. Clients
+    that are not browsers send no Origin and are bounded like the HTTP API."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return
+    host = websocket.headers.get("host", "").lower()
+    if urlsplit(origin).netloc.lower() != host:
+        raise ListenError(403, f"a WebSocket from another site ({origin[:80]}) is refused: open the page this "
+                               f"server serves at http://{host}/", CLOSE_POLICY)
 
 
 async def _serve(websocket: WebSocket, state) -> None:
