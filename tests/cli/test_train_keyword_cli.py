@@ -88,3 +88,18 @@ def test_cli_errors_are_one_line(cli_error, tmp_path):
               r"no such folder")
     cli_error(["evaluate-keyword", "wake-word", "--recordings", tmp_path / "file"], r"--times")
     cli_error(["evaluate-keyword", "wake-word"], r"nothing to evaluate")
+
+
+def test_evaluate_keyword_on_negatives_only_reports_false_accepts(tmp_path, capsys):
+    """No keyword occurrences: recall is undefined, the false accepts still count (no crash)."""
+    import numpy as np
+    import soundfile as sf
+
+    from audiosift.cli.main import main
+
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, (0.05 * np.random.default_rng(0).standard_normal(3 * 16000)).astype(np.float32), 16000)
+    code = main(["evaluate-keyword", "wake-word", "--label", "alexa", "--negatives", str(noise),
+                 "-o", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0 and "recall n/a" in out and (tmp_path / "out" / "report.json").is_file()

@@ -67,7 +67,7 @@ def run(args) -> int:
     recall = "n/a (no keyword occurrences)" if at["recall"] is None else f"{at['recall']:.1%} ({at['found']}/{at['occurrences']})"
     print(f"{result['label']} at threshold {at['threshold']:.7g}: recall {recall}, {at['false_accepts']} false "
           f"accept(s) in {at['hours']:.3f} h = {at['false_accepts_per_hour']:.2f}/h")
-    if best["threshold"] is not None:
+    if best["threshold"] is not None and best["recall"] is not None:  # no positives: recall is undefined
         print(f"best recall at <= {args.target_fa_per_hour:g} false accepts/h: {best['recall']:.1%} "
               f"(threshold {best['threshold']:.7g})")
     if output is not None:
