@@ -160,26 +160,17 @@ def _listen_to_file(watch, args) -> int:
 
 
 def make_detector(classifier, args, labels):
-    """A wake-word model streams its own frames (each family's thresholds; behind the VAD only with
-    --vad: it costs ~1.5% of a core); any other classifier runs window by window behind the VAD
-    unless --no-vad."""
-    from audiosift.inference.detector import DEFAULT_REFRACTORY_S, WakeWordDetector, is_detector
-    from audiosift.inference.streaming import StreamingClassifier
+    """The live detector for ``classifier`` (the library chooses: inference.detector.live_detector)."""
+    from audiosift.inference.detector import is_detector, live_detector
 
-    threshold = thresholds_for(args.threshold, labels or classifier.labels)
-    if is_detector(classifier):
-        refractory = DEFAULT_REFRACTORY_S if args.refractory is None else args.refractory
-        return WakeWordDetector(classifier, labels=labels, threshold=threshold, refractory_s=refractory,
-                                return_scores=bool(args.frame_scores), vad=bool(args.vad),
-                                vad_threshold=args.vad_threshold)
-    if args.frame_scores:
+    if args.frame_scores and not is_detector(classifier):
         raise UsageError(f"--frame-scores needs a wake-word model (it scores every frame as it streams); "
                          f"{args.model!r} scores windows: use --format jsonl for its detections with scores")
-    return StreamingClassifier(classifier, labels=labels, threshold=0.5 if threshold is None else threshold,
-                               vad=args.vad is not False, vad_threshold=args.vad_threshold, window_s=args.window,
-                               hop_s=args.hop,
-                               hypothesis_template=templates_from_args(args),
-                               refractory_s=0.5 if args.refractory is None else args.refractory)
+    window_options = {} if is_detector(classifier) else {
+        "window_s": args.window, "hop_s": args.hop, "hypothesis_template": templates_from_args(args)}
+    return live_detector(classifier, labels=labels, threshold=thresholds_for(args.threshold, labels or classifier.labels),
+                         vad=args.vad, vad_threshold=args.vad_threshold, refractory_s=args.refractory,
+                         return_scores=bool(args.frame_scores), **window_options)
 
 
 def thresholds_for(given: list[dict] | None, labels: list[str] | None):

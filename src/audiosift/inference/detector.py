@@ -225,3 +225,26 @@ def detect_in_recording(classifier, source, *, labels=None, threshold=None, samp
         if progress:
             progress(done / detector.rate, stream.duration_s)
     yield from detector.flush()
+
+
+def live_detector(classifier, *, labels=None, threshold=None, vad: bool | None = None, vad_threshold: float = 0.5,
+                  refractory_s: float | None = None, **window_options):
+    """The streaming object (``reset()``, ``__call__(chunk) -> events``, ``flush()``, ``rate``, ``labels``)
+    for any loaded model, chosen once here for the CLI and the server alike: a wake-word model
+    streams its own frames (its family's thresholds; behind the VAD only when ``vad`` is True), any
+    other classifier runs window by window behind the VAD unless ``vad`` is False.
+    ``window_options`` (``window_s``, ``hop_s``, ``hypothesis_template``, ``return_scores`` for
+    wake words) go to the chosen object."""
+    if is_detector(classifier):
+        return WakeWordDetector(classifier, labels=labels, threshold=threshold, vad=bool(vad),
+                                vad_threshold=vad_threshold,
+                                refractory_s=DEFAULT_REFRACTORY_S if refractory_s is None else refractory_s,
+                                return_scores=bool(window_options.pop("return_scores", False)))
+    from audiosift.inference.streaming import StreamingClassifier
+
+    if window_options.pop("return_scores", False):
+        raise UsageError("frame scores need a wake-word model (it scores every frame as it streams); "
+                         "this model scores windows")
+    return StreamingClassifier(classifier, labels=labels, threshold=0.5 if threshold is None else threshold,
+                               vad=vad is not False, vad_threshold=vad_threshold,
+                               refractory_s=0.5 if refractory_s is None else refractory_s, **window_options)

@@ -139,8 +139,7 @@ class ListenSession:
 
 def _make_detector(served: ServedModel, params):
     """The model's detector with the query's labels and threshold; bad values are the client's (422)."""
-    from audiosift.inference.detector import WakeWordDetector
-    from audiosift.inference.streaming import StreamingClassifier
+    from audiosift.inference.detector import live_detector
 
     labels = _labels(params.get("labels"))
     threshold = _threshold(params.get("threshold"))
@@ -148,9 +147,7 @@ def _make_detector(served: ServedModel, params):
         raise ListenError(422, f"model {served.name!r} is zero-shot: give the labels to listen for, "
                                f"e.g. labels=dog barking,doorbell")
     try:
-        if served.detector:
-            return WakeWordDetector(served.model, labels=labels, threshold=threshold)
-        return StreamingClassifier(served.model, labels=labels, threshold=0.5 if threshold is None else threshold)
+        return live_detector(served.model, labels=labels, threshold=threshold)
     except (AudiosiftError, ValueError, KeyError) as error:
         raise ListenError(422, f"model {served.name!r}: {error}") from error
 
