@@ -63,3 +63,15 @@ def audio_dir(tmp_path_factory) -> Path:
 def clap_model(models_dir) -> Path:
     """A tiny random CLAP (HTSAT + RoBERTa-style text tower) with a word-level tokenizer."""
     return model_factory.build_clap(models_dir / "clap")
+
+
+@pytest.fixture(scope="session")
+def trained_keyword(tmp_path_factory):
+    """A custom keyword, "hey computer", trained once per session on the tiny budget (espeak-ng voices
+    only): ``(folder, TrainResult, the progress messages)``."""
+    from audiosift.keywords.train import train_keyword
+
+    folder = tmp_path_factory.mktemp("kw") / "hey_computer"
+    messages = []
+    result = train_keyword("hey computer", folder, budget="tiny", engines=["espeak"], seed=0, progress=messages.append)
+    return folder, result, messages

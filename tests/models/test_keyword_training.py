@@ -23,11 +23,10 @@ TEST_VOICES = [synth.Voice("espeak", name, 160.0, 50.0) for name in ("en-us+m3",
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("kw") / "hey_computer"
-    messages = []
-    result = train_keyword(PHRASE, folder, budget="tiny", engines=["espeak"], seed=0, progress=messages.append)
-    return folder, result, messages
+def trained(trained_keyword):
+    """The session's keyword (tests/conftest.py: PHRASE on the tiny budget, shared with the server tests)."""
+    assert trained_keyword[1].manifest["phrase"] == PHRASE
+    return trained_keyword
 
 
 def best_scores(backend, texts):

@@ -273,6 +273,7 @@ def test_info_endpoints_are_not_limited(speech_clf):
     ({"max_cached_prompts": -5}, "max_cached_prompts"),
     ({"port": 70000}, "port"),
     ({"device": "tpu"}, "device"),
+    ({"backend": "tensorrt"}, "backend"),
 ])
 def test_config_is_checked(options, words):
     with pytest.raises(ValueError, match=words):

@@ -27,11 +27,16 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_model: str = "k
     parser.add_argument("--dtype", default="float32", choices=DTYPES, help="model precision (default: float32)")
     parser.add_argument("--batch-size", "-b", type=positive_int, default=8, help="clips per forward pass (default: 8)")
     parser.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) of --model")
+    add_backend_argument(parser)
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="show the model libraries' loading messages, progress bars and warnings (default: quiet)")
+
+
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    """``--backend``: the one definition, for the commands that take ``--model`` and for ``serve``."""
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="runtime: onnx exports the model once (cached) and runs it on onnxruntime; "
                              "auto runs an exported folder on onnxruntime, others on torch (default: auto)")
-    parser.add_argument("--verbose", "-v", action="store_true",
-                        help="show the model libraries' loading messages, progress bars and warnings (default: quiet)")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, formats: Iterable[str] = FORMATS) -> None:

@@ -6,7 +6,7 @@ import ipaddress
 import sys
 import warnings
 
-from audiosift.cli.common import positive_int
+from audiosift.cli.common import add_backend_argument, positive_int
 from audiosift.inference.classifier import LongClipWarning
 from audiosift.inference.options import DEVICES, DTYPES
 from audiosift.server.config import (
@@ -42,6 +42,7 @@ def register(subparsers) -> None:
     parser.add_argument("--port", type=positive_int, default=8000, help="port (default: 8000)")
     parser.add_argument("--device", default="auto", choices=DEVICES, help="where the models run (default: auto)")
     parser.add_argument("--dtype", default="float32", choices=DTYPES, help="model precision (default: float32)")
+    add_backend_argument(parser)
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch threads for the models (default: torch's choice, one per core); fewer "
                              "can be faster on a machine busy with other work")
@@ -87,7 +88,8 @@ def config_from_args(args) -> ServerConfig:
                             upload_timeout_s=args.upload_timeout, upload_idle_timeout_s=args.upload_idle_timeout,
                             max_pending_uploads=args.max_uploads, max_cached_prompts=args.max_cached_prompts,
                             batch_wait_ms=args.batch_wait_ms, max_batch_size=args.max_batch_size,
-                            device=args.device, dtype=args.dtype, skip_unavailable=not args.model)
+                            device=args.device, dtype=args.dtype, backend=args.backend,
+                            skip_unavailable=not args.model)
     except ValueError as error:
         raise SystemExit(f"audiosift serve: error: {error}") from error
 

@@ -81,6 +81,7 @@ class ServerConfig:
     max_listen_sessions: int = DEFAULT_MAX_LISTEN_SESSIONS
     device: str = "auto"
     dtype: str = "float32"
+    backend: str = "auto"  # one of inference.options.BACKENDS: onnx exports each model once (cached)
     skip_unavailable: bool = False  # skip models that fail to load (used for the default set)
 
     def __post_init__(self):
@@ -110,12 +111,13 @@ class ServerConfig:
         _check_positive("max_listen_sessions", self.max_listen_sessions, int)
         if not isinstance(self.batch_wait_ms, (int, float)) or self.batch_wait_ms < 0:
             raise UsageError(f"batch_wait_ms must be a number >= 0, got {self.batch_wait_ms!r}")
-        self.runtime  # device and dtype: checked where every command checks them
+        self.runtime  # device, dtype and backend: checked where every command checks them
 
     @property
     def runtime(self) -> RuntimeOptions:
         """How the served models run; batches hold at most ``max_batch_size`` clips."""
-        return RuntimeOptions(device=self.device, dtype=self.dtype, batch_size=self.max_batch_size)
+        return RuntimeOptions(device=self.device, dtype=self.dtype, batch_size=self.max_batch_size,
+                              backend=self.backend)
 
     def limits(self) -> dict:
         """The limits clients may want to know (shown by ``GET /v1/models`` and the web page)."""
