@@ -236,17 +236,20 @@ def test_backend_flag_on_the_command_line(ast_model, onnx_cache, monkeypatch, ca
     assert len(list(onnx_cache.iterdir())) == 1
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_silero_runs_its_onnx_file_as_the_torchscript_model_does(audio_dir):
-    import torch
-
     from audiosift.audio import load_audio
-    from audiosift.models.silero import SileroStream, load_silero_model, silero_model_path
+    from audiosift.models.silero import SileroStream, SileroTorchScript, load_silero_model, silero_model_path
     from audiosift.models.silero_onnx import SileroOnnx
 
     assert isinstance(load_silero_model(), SileroOnnx)  # onnxruntime is installed: the faster file
     clip = load_audio(audio_dir / "sentence.wav", 16000)
     ours = SileroStream().speech_probabilities(clip)
-    torchscript = SileroStream(model=torch.jit.load(str(silero_model_path())).eval()).speech_probabilities(clip)
+    torchscript = SileroStream(model=SileroTorchScript(silero_model_path())).speech_probabilities(clip)
     assert np.abs(ours - torchscript).max() < TOLERANCE
     assert ours.max() > 0.9 and ours.min() < 0.5  # speech and pauses: the comparison covers both
+    batch = np.zeros((2, len(clip)), np.float32)  # the batched clip path, second row half silent
+    batch[0], batch[1, : len(clip) // 2] = clip, clip[: len(clip) // 2]
+    onnx_batch = load_silero_model().audio_forward(batch)
+    torch_batch = SileroTorchScript(silero_model_path()).audio_forward(batch)
+    assert np.abs(onnx_batch - torch_batch).max() < TOLERANCE
+    assert np.abs(onnx_batch[0] - onnx_batch[1]).max() > 0.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import sys
 import warnings
@@ -108,7 +109,7 @@ def run(args) -> int:
     if not _is_loopback(config.host):
         print(f"audiosift serve: listening on {config.host}: anyone who can reach this machine can use the API "
               f"(there is no authentication; put a reverse proxy in front for that)", file=sys.stderr)
-    if args.threads:
+    if args.threads and importlib.util.find_spec("torch") is not None:
         import torch
 
         torch.set_num_threads(args.threads)

@@ -7,6 +7,7 @@ fields, so a device or dtype is checked here and nowhere else.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 from audiosift.errors import UsageError
@@ -40,6 +41,11 @@ class RuntimeOptions:
 
     def check_device(self) -> None:
         """Fail now (before any model loads) if the device asked for is not there."""
+        if self.device in ("auto", "cpu"):
+            return  # always there, torch or not (exports and wake words run without torch)
+        if importlib.util.find_spec("torch") is None:
+            raise UsageError(f"device {self.device!r} runs torch models, and torch is not installed: "
+                             f"pip install 'audiosift[torch]'")
         self.torch_device()
 
     def torch_device(self):

@@ -12,6 +12,7 @@ The recipe (docs/wake-words.md has the measured results):
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiosift.errors import OutputError
+from audiosift.errors import OutputError, UnsupportedModelError
 from audiosift.keywords import evaluate, synth
 from audiosift.keywords.recipe import Collected, Progress, collect, read_audio_folder, recipe_named
 from audiosift.models.wakeword import keyword as keyword_model
@@ -52,6 +53,9 @@ def train_keyword(phrase: str, output: str | Path, *, examples: str | Path | Non
     ``engines`` limits the synthesizers (default: every installed one)."""
     started = time.perf_counter()
     progress = progress or (lambda message: None)
+    if importlib.util.find_spec("torch") is None:  # the head trains on torch: say so before minutes of data
+        raise UnsupportedModelError("train-keyword trains its head with torch, which is not installed: "
+                                    "pip install 'audiosift[torch]' (the trained keyword then runs without it)")
     phrase = synth.check_phrase(phrase)
     folder = _check_output(output)
     recipe = recipe_named(budget)

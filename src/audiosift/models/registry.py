@@ -9,6 +9,7 @@ reads only small files (``config.json``, a manifest), never the runtime.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,11 +40,15 @@ class BackendKind:
     builtin_prefix: str | None = None  # model ids "builtin:<prefix>..." this kind ships
     download_patterns: tuple[str, ...] = TRANSFORMERS_PATTERNS
     extra: str | None = None  # the pip extra that brings its runtime, for error messages
+    requires: tuple[str, ...] = ()  # modules its runtime needs, checked before building (torch is optional)
     detector: bool = False  # its models fire events on a stream (wake words): classify reports detections
 
     def create(self, request: ModelRequest):
         module_name, function_name = self.build.split(":")
+        missing = [name for name in self.requires if importlib.util.find_spec(name) is None]
         try:
+            if missing:
+                raise ImportError(name=missing[0])
             module = importlib.import_module(module_name)
         except ImportError as error:
             hint = f": pip install 'audiosift[{self.extra}]'" if self.extra else ""
@@ -131,8 +136,10 @@ for _kind in (
     # First: an export folder also holds the source model's config.json.
     BackendKind("onnx", "audiosift.models.onnx_backend:build", _is_onnx_export,
                 download_patterns=("*.json", "*.onnx", "*.onnx.data", "*.txt", "vocab*", "merges.txt"), extra="onnx"),
-    BackendKind("clap", "audiosift.models.clap:build", _is_clap, extra="zero-shot"),
-    BackendKind("transformers", "audiosift.models.transformers_backend:build", _is_transformers),
+    BackendKind("clap", "audiosift.models.clap:build", _is_clap, extra="torch,zero-shot",
+                requires=("torch", "tokenizers")),
+    BackendKind("transformers", "audiosift.models.transformers_backend:build", _is_transformers, extra="torch",
+                requires=("torch",)),
     BackendKind("silero", "audiosift.models.silero:build", builtin_prefix="silero-vad", download_patterns=()),
     # Wake words: model files inside the wheels of the wake-word extra (see audiosift.models.wakeword).
     BackendKind("openwakeword", "audiosift.models.wakeword:build_openwakeword", builtin_prefix="openwakeword",

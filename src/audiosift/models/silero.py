@@ -1,7 +1,7 @@
 """The offline ``speech`` preset: Silero VAD (MIT), as shipped inside the ``silero-vad`` wheel.
 
-Its TorchScript model runs on torch alone (the package's ``read_audio`` needs torchaudio; we never
-call it). The model gives one speech probability per 32 ms frame (512 samples at 16 kHz); it is a
+Its ONNX file runs on onnxruntime, or its TorchScript model on torch (the package's ``read_audio``
+needs torchaudio; we never call it); either way numpy goes in and out. The model gives one speech probability per 32 ms frame (512 samples at 16 kHz); it is a
 recurrent model, so it is a frame-streaming backend: each :class:`SileroStream` owns a model
 instance whose state carries from frame to frame exactly as in Silero's ``audio_forward``.
 
@@ -13,6 +13,7 @@ it, and a single spurious frame cannot make it score high. ``no_speech`` is ``1 
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import threading
 import warnings
@@ -33,21 +34,21 @@ LABELS = ["speech", "no_speech"]
 
 
 def silero_model_path() -> Path:
-    try:
-        import silero_vad
-    except ImportError as error:
+    """The wheel's TorchScript file; found without importing the package, whose ``__init__`` imports
+    torch (so the ONNX file beside it runs where only onnxruntime is installed)."""
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailableError(
-            "the 'speech' preset needs the silero-vad package: pip install 'silero-vad==6.2.3' "
-            "(without its audio/all extras, which pull torchaudio)"
-        ) from error
-    return Path(silero_vad.__file__).parent / "data" / "silero_vad.jit"
+            "the 'speech' preset needs the silero-vad package: pip install 'audiosift[torch]' (or "
+            "'silero-vad==6.2.3' without its audio/all extras, which pull torchaudio)")
+    return Path(list(spec.submodule_search_locations)[0]) / "data" / "silero_vad.jit"
 
 
 def load_silero_model():
-    """A fresh Silero instance (each stream owns one: the model keeps recurrent state): the wheel's ONNX
-    file on onnxruntime where that is installed (1.8x faster a frame when streaming, as fast on batched
-    clips, equal within 1e-6:
-    :mod:`audiosift.models.silero_onnx`), else its TorchScript model."""
+    """A fresh Silero instance (each stream owns one: the model keeps recurrent state), numpy in and
+    out: the wheel's ONNX file on onnxruntime where that is installed (1.8x faster a frame when
+    streaming, as fast on batched clips, equal within 1e-6: :mod:`audiosift.models.silero_onnx`),
+    else its TorchScript model."""
     try:
         from audiosift.models.silero_onnx import SileroOnnx, onnx_model_path
 
@@ -56,11 +57,35 @@ def load_silero_model():
             return SileroOnnx(path)
     except ImportError:  # no onnxruntime: TorchScript
         pass
-    import torch
+    return SileroTorchScript(silero_model_path())
 
-    with warnings.catch_warnings():  # torch 2.13 deprecates jit.load; the wheel ships only TorchScript
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return torch.jit.load(str(silero_model_path()), map_location="cpu").eval()
+
+class SileroTorchScript:
+    """The TorchScript model behind the same numpy calls as :class:`SileroOnnx`."""
+
+    threads = TORCH_THREADS
+
+    def __init__(self, path: Path):
+        try:
+            import torch
+        except ImportError as error:
+            raise ModelUnavailableError("the 'speech' preset runs on onnxruntime or torch, and neither is "
+                                        "installed: pip install 'audiosift[onnx]' or 'audiosift[torch]'") from error
+        self._torch = torch
+        with warnings.catch_warnings():  # torch 2.13 deprecates jit.load; the wheel ships only TorchScript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.model = torch.jit.load(str(path), map_location="cpu").eval()
+
+    def reset_states(self) -> None:
+        self.model.reset_states()
+
+    def __call__(self, frame: np.ndarray, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
+        with self._torch.inference_mode():
+            return self.model(self._torch.from_numpy(np.ascontiguousarray(frame, np.float32)), sampling_rate).numpy()
+
+    def audio_forward(self, batch: np.ndarray, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
+        with self._torch.inference_mode():
+            return self.model.audio_forward(self._torch.from_numpy(batch), sampling_rate).numpy()
 
 
 def build(request) -> "SileroSpeechBackend":
@@ -72,9 +97,6 @@ class SileroStream(FrameStream):
     """16 kHz mono samples, in chunks of any size -> ``(frames, 2)`` [speech, no_speech] per 32 ms frame."""
 
     def __init__(self, model=None):
-        import torch
-
-        self._torch = torch
         self.model = model if model is not None else load_silero_model()
         self.reset()
 
@@ -106,14 +128,11 @@ class SileroStream(FrameStream):
         return _two_labels(self.flush_probabilities())
 
     def _run(self, samples: np.ndarray) -> np.ndarray:
-        torch = self._torch
         count = len(samples) // FRAME_SAMPLES
         probs = np.empty(count, dtype=np.float32)
-        if count:
-            frames = torch.from_numpy(np.ascontiguousarray(samples)).reshape(count, FRAME_SAMPLES)
-            with torch.inference_mode():
-                for i in range(count):  # recurrent: one frame at a time, state carried inside the model
-                    probs[i] = np.asarray(self.model(frames[i : i + 1], SAMPLING_RATE)).item()  # (1, 1), torch or numpy
+        frames = np.ascontiguousarray(samples, dtype=np.float32).reshape(count, FRAME_SAMPLES)
+        for i in range(count):  # recurrent: one frame at a time, state carried inside the model
+            probs[i] = np.asarray(self.model(frames[i : i + 1], SAMPLING_RATE)).item()  # (1, 1)
         self.frames_done += count
         return probs
 
@@ -135,15 +154,12 @@ class SileroSpeechBackend(FrameStreamBackend):
     # peaked at 1.08 GB through the CLI.
     max_seconds = 300.0
     hop_seconds = 0.5
-    threads = TORCH_THREADS
     licence = "MIT (Silero VAD)"
 
     def __init__(self, device=None):
-        import torch
-
-        self._torch = torch
-        self.device = torch.device("cpu")  # a 1.8 MB model: the GPU would only add copies
+        # Always the CPU: a 1.8 MB model, where the GPU would only add copies.
         self.model = load_silero_model()
+        self.threads = self.model.threads  # the runtime it landed on
         self._lock = threading.Lock()  # the clip model keeps recurrent state between calls
 
     def new_stream(self) -> SileroStream:
@@ -155,13 +171,12 @@ class SileroSpeechBackend(FrameStreamBackend):
 
     def frame_probabilities(self, waveforms: list[np.ndarray]) -> list[np.ndarray]:
         """Speech probability of every 32 ms frame of each clip, all clips in one batched call."""
-        torch = self._torch
         longest = max(len(w) for w in waveforms)
         batch = np.zeros((len(waveforms), longest), dtype=np.float32)
         for row, waveform in enumerate(waveforms):
             batch[row, : len(waveform)] = waveform
-        with self._lock, torch.inference_mode():
-            probs = np.asarray(self.model.audio_forward(torch.from_numpy(batch), SAMPLING_RATE))
+        with self._lock:
+            probs = np.asarray(self.model.audio_forward(batch, SAMPLING_RATE))
             self.model.reset_states()
         # Frames after a clip's end only saw zero padding: the model is causal, so they are dropped
         # and the frames before them are exactly what the clip alone would give.

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from audiosift.models.base import SingleThread
+
 FRAME_SAMPLES = 512  # at 16 kHz
 CONTEXT_SAMPLES = 64  # samples of the previous frame the graph sees before each frame (16 kHz)
 STATE_SIZE = 128
@@ -26,6 +28,8 @@ def onnx_model_path(jit_path: Path) -> Path:
 
 class SileroOnnx:
     """One recurrent Silero instance (its own state); see the module docstring."""
+
+    threads = SingleThread()  # its session runs on one intra-op thread
 
     def __init__(self, path: Path):
         import onnxruntime
