@@ -101,7 +101,11 @@ def gflop_per_clip(backend, clip: np.ndarray) -> float:
         if parametrize.is_parametrized(module):
             for name in list(module.parametrizations):
                 parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-    with FlopCounterMode(display=False) as counter:
+    from audiosift.models.cpu_layers import original_layers
+
+    # transformers' layers: the same products as audiosift's CPU layers (in-place addmm_, the fused
+    # attention kernel), which FlopCounterMode does not all count.
+    with original_layers(backend.model), FlopCounterMode(display=False) as counter:
         backend.forward(backend.collate([backend.featurize(clip)])[0][1])
     return counter.get_total_flops() / 1e9
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from audiosift.errors import UnsupportedModelError
+from audiosift.models import cpu_layers
 from audiosift.models.base import ClipBackend
 from audiosift.models.quiet import quietly
 from audiosift.models.torch_threads import TORCH_THREADS
@@ -100,6 +101,7 @@ class ClapBackend(ClipBackend):
         except (ValueError, TypeError, OSError) as error:
             raise UnsupportedModelError(f"{model_id!r} could not be loaded as a CLAP model: {error}") from error
         self.model.eval()
+        self.cpu_layers = cpu_layers.install(self.model, device)
         self.feature_extractor = AutoFeatureExtractor.from_pretrained(location, trust_remote_code=False)
         if type(self.feature_extractor).__name__ == "ClapFeatureExtractor":
             # Same numbers, vectorised: transformers' spectrogram() loops over frames in Python.

@@ -38,6 +38,7 @@ import numpy as np
 from audiosift import __version__
 from audiosift.errors import ModelError, OutputError, UnsupportedModelError, UsageError
 from audiosift.inference.options import RuntimeOptions
+from audiosift.models import cpu_layers
 from audiosift.models import onnx_fidelity as fidelity
 from audiosift.models import registry
 from audiosift.models.clap import HUB_SNAPSHOT, _pooled, hash_model_files
@@ -116,7 +117,8 @@ def export_backend(backend, source: dict, output: Path, *, int8: bool = False, c
         started = time.monotonic()
         clap = hasattr(backend, "embed_texts")
         report(f"exporting to ONNX ({'audio and text towers' if clap else 'classifier'})")
-        files = _export_clap(backend, staging) if clap else _export_classifier(backend, staging)
+        with cpu_layers.original_layers(backend.model):  # transformers' own layers: the graph tested
+            files = _export_clap(backend, staging) if clap else _export_classifier(backend, staging)
         _save_configs(backend, staging)
         manifest = _manifest(backend, source, files, clap)
         _write_manifest(staging, manifest)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from audiosift.errors import UnsupportedModelError
+from audiosift.models import cpu_layers
 from audiosift.models.base import ClipBackend
 from audiosift.models.quiet import quietly
 from audiosift.models.torch_threads import TORCH_THREADS
@@ -72,6 +73,7 @@ class TransformersBackend(ClipBackend):
         import torch
 
         self.model = model.to(device=device, dtype=dtype).eval()
+        self.cpu_layers = cpu_layers.install(self.model, device)
         self.feature_extractor = feature_extractor
         self.model_id = model_id
         self.device = device
