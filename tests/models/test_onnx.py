@@ -4,6 +4,7 @@ torch-free loading, and the ``export`` CLI."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -253,3 +254,22 @@ def test_silero_runs_its_onnx_file_as_the_torchscript_model_does(audio_dir):
     torch_batch = SileroTorchScript(silero_model_path()).audio_forward(batch)
     assert np.abs(onnx_batch - torch_batch).max() < TOLERANCE
     assert np.abs(onnx_batch[0] - onnx_batch[1]).max() > 0.5
+
+
+def test_export_straight_from_a_hub_id_in_the_cache(tmp_path, monkeypatch, ast_model):
+    """A hub id exports from the HF cache offline; the manifest names the id and its commit."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    entry = tmp_path / "hub" / "models--someone--tiny-ast"
+    shutil.copytree(ast_model, entry / "snapshots" / commit)
+    (entry / "refs").mkdir()
+    (entry / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    manifest = export_model("someone/tiny-ast", tmp_path / "export", cache_dir=str(tmp_path / "hub"))
+    assert manifest["source"]["model_id"] == "someone/tiny-ast"
+    assert manifest["source"]["fingerprint"] == f"commit:{commit}"
+    exported = audiosift.load(str(tmp_path / "export"))
+    reference = audiosift.load("someone/tiny-ast", device="cpu", backend="torch", cache_dir=str(tmp_path / "hub"))
+    waveforms = test_clips(16000, SECONDS["ast"])
+    ours, theirs = exported.scores(waveforms), reference.scores(waveforms)
+    assert np.abs(ours - theirs).max() < TOLERANCE
+    assert _min_spread(theirs) > 100 * TOLERANCE  # the clips score far apart: the model hears them
