@@ -273,3 +273,13 @@ def test_export_straight_from_a_hub_id_in_the_cache(tmp_path, monkeypatch, ast_m
     ours, theirs = exported.scores(waveforms), reference.scores(waveforms)
     assert np.abs(ours - theirs).max() < TOLERANCE
     assert _min_spread(theirs) > 100 * TOLERANCE  # the clips score far apart: the model hears them
+
+
+def test_clap_audio_graph_carries_the_fused_window_attention(clap_model, exported):
+    """The fused window attention exports as ONNX Attention nodes (opset 23); the parity tests above
+    check that graph against torch."""
+    import onnx
+
+    audio = onnx.load(str(exported("clap", clap_model) / "audio.onnx"), load_external_data=False)
+    assert any(node.op_type == "Attention" for node in audio.graph.node)
+    assert max(entry.version for entry in audio.opset_import if entry.domain in ("", "ai.onnx")) == 23

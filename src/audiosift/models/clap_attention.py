@@ -6,8 +6,8 @@ the relative-position bias and shift mask added to a materialised score tensor, 
 product. On this CPU that ran at ~9 GFLOP/s (stage 1, a batch of 8 clips: 87 ms), and with its
 copies it was about a third of the tower's time. The fused kernel takes the bias plus mask as one
 additive mask and does the same sums in another order (10 ms there; scores within 1e-6). Installed
-by the torch backend on CPU; :func:`original_attention` gives transformers' layers back for the ONNX
-exporter, whose graph stays the one tested.
+by the torch backend on CPU; the ONNX exporter traces it too (one ``Attention`` node, opset 23:
+:mod:`audiosift.models.cpu_layers`); :func:`original_attention` gives transformers' layers back.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def export_backend(backend, source: dict, output: Path, *, int8: bool = False, c
         started = time.monotonic()
         clap = hasattr(backend, "embed_texts")
         report(f"exporting to ONNX ({'audio and text towers' if clap else 'classifier'})")
-        with cpu_layers.original_layers(backend.model):  # transformers' own layers: the graph tested
+        with cpu_layers.layers_for_export(backend.model):
             files = _export_clap(backend, staging) if clap else _export_classifier(backend, staging)
         _save_configs(backend, staging)
         manifest = _manifest(backend, source, files, clap)
@@ -216,6 +216,7 @@ def _replace_folder(staging: Path, output: Path) -> None:
 # -- the graphs -------------------------------------------------------------------------------
 
 OPSET = 18  # the dynamo exporter's default opset in torch 2.13
+ATTENTION_OPSET = 23  # the first with an Attention operator: CLAP's fused window attention exports as one
 
 
 def _export_classifier(backend, folder: Path) -> dict:
@@ -247,8 +248,9 @@ def _export_clap(backend, folder: Path) -> dict:
     audio = (torch.from_numpy(np.concatenate([window["input_features"]] * 2)),
              torch.from_numpy(np.concatenate([window["is_longer"]] * 2)))
     batch = {0: torch.export.Dim.DYNAMIC}
+    opset = ATTENTION_OPSET if cpu_layers.has_fused_attention(backend.model) else OPSET
     _export_graph(_wrappers()["clap_audio"](backend.model), audio, ["input_features", "is_longer"],
-                  {"input_features": batch, "is_longer": batch}, folder / "audio.onnx", backend.model_id)
+                  {"input_features": batch, "is_longer": batch}, folder / "audio.onnx", backend.model_id, opset)
     tokens = backend.tokenizer(["This is a sound of dog.", "rain"], padding=True, return_tensors="np")
     text = tuple(torch.from_numpy(tokens[key].astype(np.int64)) for key in ("input_ids", "attention_mask"))
     axes = {0: torch.export.Dim.DYNAMIC, 1: torch.export.Dim.DYNAMIC}
@@ -261,14 +263,15 @@ def _as_model_input(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array.astype(np.int64) if array.dtype.kind in "iub" else array.astype(np.float32))
 
 
-def _export_graph(module, arguments: tuple, names: list[str], dynamic: dict, path: Path, model_id: str) -> None:
+def _export_graph(module, arguments: tuple, names: list[str], dynamic: dict, path: Path, model_id: str,
+                  opset: int = OPSET) -> None:
     import torch
 
     chatter = io.StringIO()  # the exporter prints its steps; shown only if it fails
     try:
         with _quiet(chatter), torch.no_grad():
             torch.onnx.export(module.eval(), arguments, str(path), input_names=names, output_names=["output"],
-                              dynamic_shapes=tuple(dynamic[name] for name in names), dynamo=True, external_data=False, opset_version=OPSET,
+                              dynamic_shapes=tuple(dynamic[name] for name in names), dynamo=True, external_data=False, opset_version=opset,
                               # onnxscript's graph optimiser doubled export time for nothing: ORT optimises
                               # at load, and on full-size AST fp32 and int8 ran at the same speed either way.
                               optimize=False)
