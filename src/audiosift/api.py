@@ -59,10 +59,16 @@ def list_models() -> list[dict]:
 
 
 def offline_status(model_id: str) -> str:
-    """``"builtin"``: ships inside a Python package (always works offline); ``"cached"``: in the
-    local Hugging Face cache; ``"download"``: needs the hub once. Only the cache on disk is looked
-    at, never the network."""
+    """``"builtin"``: ships inside an installed Python package (works offline); ``"not installed
+    (audiosift[EXTRA])"``: ships in a package that is missing here; ``"cached"``: in the local
+    Hugging Face cache; ``"download"``: needs the hub once. Only the disk is looked at, never the
+    network."""
     if model_id.startswith("builtin:"):
+        from audiosift.models.registry import kind_for_builtin
+
+        kind = kind_for_builtin(model_id)
+        if kind is not None and kind.missing():
+            return f"not installed (audiosift[{kind.extra}])"
         return "builtin"
     from huggingface_hub import try_to_load_from_cache
 

@@ -4,6 +4,7 @@ where they apply, and what a user sees besides results: warnings, offline models
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import warnings
@@ -94,6 +95,13 @@ def test_models_says_which_work_offline(tmp_path, monkeypatch, capsys):
     offline = {m["name"]: m["offline"] for m in json.loads(capsys.readouterr().out)}
     assert offline["keywords"] == "cached" and offline["zero-shot"] == "download"
     assert offline["speech"] == offline["wake-word"] == "builtin"
+    real_find_spec = importlib.util.find_spec  # without the wake-word wheels, the listing says so
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pymicro_wakeword" else real_find_spec(name, *a))
+    assert main(["models", "--format", "json"]) == 0
+    offline = {m["name"]: m["offline"] for m in json.loads(capsys.readouterr().out)}
+    assert offline["wake-word-micro"] == "not installed (audiosift[wake-word])" and offline["wake-word"] == "builtin"
+    monkeypatch.setattr(importlib.util, "find_spec", real_find_spec)
     assert main(["models"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert "OFFLINE" in table[0] and any(line.startswith("keywords") and " cached " in line for line in table)

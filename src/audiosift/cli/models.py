@@ -9,8 +9,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "models", help="list the model presets",
         description="List the presets: name, hub id, task, sampling rate, training data, licence, and whether "
-                    "each works offline (OFFLINE: builtin = ships in a package; cached = in the local Hugging Face "
-                    "cache; download = needs the hub once). Only the local cache is looked at, never the network.")
+                    "each works offline (OFFLINE: builtin = ships in an installed package; not installed = ships in a "
+                    "package missing here, with the extra to install; cached = in the local Hugging Face "
+                    "cache; download = needs the hub once). Only the local disk is looked at, never the network.")
     parser.add_argument("--format", "-f", default="table", choices=["table", "json"], help="output format")
     parser.set_defaults(run=run)
 

@@ -43,9 +43,13 @@ class BackendKind:
     requires: tuple[str, ...] = ()  # modules its runtime needs, checked before building (torch is optional)
     detector: bool = False  # its models fire events on a stream (wake words): classify reports detections
 
+    def missing(self) -> list[str]:
+        """The modules of ``requires`` that are not installed (looked up, not imported)."""
+        return [name for name in self.requires if importlib.util.find_spec(name) is None]
+
     def create(self, request: ModelRequest):
         module_name, function_name = self.build.split(":")
-        missing = [name for name in self.requires if importlib.util.find_spec(name) is None]
+        missing = self.missing()
         try:
             if missing:
                 raise ImportError(name=missing[0])
@@ -140,12 +144,14 @@ for _kind in (
                 requires=("torch", "tokenizers")),
     BackendKind("transformers", "audiosift.models.transformers_backend:build", _is_transformers, extra="torch",
                 requires=("torch",)),
-    BackendKind("silero", "audiosift.models.silero:build", builtin_prefix="silero-vad", download_patterns=()),
+    BackendKind("silero", "audiosift.models.silero:build", builtin_prefix="silero-vad", download_patterns=(),
+                extra="torch", requires=("silero_vad",)),
     # Wake words: model files inside the wheels of the wake-word extra (see audiosift.models.wakeword).
+    # The heads' wheels are required; the runtime (LiteRT or onnxruntime) is checked when it loads.
     BackendKind("openwakeword", "audiosift.models.wakeword:build_openwakeword", builtin_prefix="openwakeword",
-                download_patterns=(), extra="wake-word", detector=True),
+                download_patterns=(), extra="wake-word", detector=True, requires=("wyoming_openwakeword",)),
     BackendKind("microwakeword", "audiosift.models.wakeword:build_microwakeword", builtin_prefix="microwakeword",
-                download_patterns=(), extra="wake-word", detector=True),
+                download_patterns=(), extra="wake-word", detector=True, requires=("pymicro_wakeword",)),
     # A keyword trained by `audiosift train-keyword`: a folder with keyword.json + head.npz.
     BackendKind("keyword", "audiosift.models.wakeword.keyword:build_keyword", _is_keyword_folder,
                 download_patterns=("keyword.json", "head.npz"), extra="wake-word", detector=True),
