@@ -96,3 +96,26 @@ def _clap_features(folder, count: int) -> torch.Tensor:
     rng = np.random.default_rng(1)
     clips = [(0.3 * rng.standard_normal(extractor.sampling_rate * (i + 1))).astype(np.float32) for i in range(count)]
     return torch.from_numpy(extractor(clips, sampling_rate=extractor.sampling_rate, return_tensors="np")["input_features"])
+
+
+def test_fused_whisper_layers_equal_transformers(whisper_model):
+    from transformers import AutoModelForAudioClassification
+
+    from audiosift.models.whisper_encoder import FusedWhisperEncoderLayer
+
+    plain = AutoModelForAudioClassification.from_pretrained(str(whisper_model)).eval()
+    fused = AutoModelForAudioClassification.from_pretrained(str(whisper_model)).eval()
+    assert cpu_layers.install(fused, "cpu") == ["fused whisper encoder layers"]
+    assert all(type(layer) is FusedWhisperEncoderLayer for layer in fused.encoder.layers)
+    shape = (3, plain.config.num_mel_bins, 2 * plain.config.max_source_positions)
+    features = torch.from_numpy(np.random.default_rng(2).standard_normal(shape).astype(np.float32))
+    with torch.inference_mode():
+        ours = fused.encoder(features).last_hidden_state
+        theirs = plain.encoder(features).last_hidden_state
+        logits_ours, logits_theirs = fused(features).logits, plain(features).logits
+    assert (ours - theirs).abs().max().item() < TOLERANCE * max(1.0, theirs.abs().max().item())
+    assert (logits_ours - logits_theirs).abs().max().item() < 1e-4
+    assert (logits_theirs[0] - logits_theirs[1]).abs().max().item() > 1e-2  # the clips differ: it hears them
+    with cpu_layers.layers_for_export(fused):  # the exporter traces transformers' layers
+        assert not any(type(layer) is FusedWhisperEncoderLayer for layer in fused.encoder.layers)
+    assert all(type(layer) is FusedWhisperEncoderLayer for layer in fused.encoder.layers)

@@ -7,7 +7,7 @@ product. On this CPU that ran at ~9 GFLOP/s (stage 1, a batch of 8 clips: 87 ms)
 copies it was about a third of the tower's time. The fused kernel takes the bias plus mask as one
 additive mask and does the same sums in another order (10 ms there; scores within 1e-6). Installed
 by the torch backend on CPU; the ONNX exporter traces it too (one ``Attention`` node, opset 23:
-:mod:`audiosift.models.cpu_layers`); :func:`original_attention` gives transformers' layers back.
+:mod:`audiosift.models.cpu_layers`); :func:`original` gives transformers' layers back.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from contextlib import contextmanager
 import torch
 from torch.nn import functional
 from transformers.models.clap.modeling_clap import ClapAudioSelfAttention
+
+DESCRIPTION = "fused window attention"
+EXPORTED = True  # one ONNX Attention node per layer (opset 23)
 
 
 class FusedWindowAttention(ClapAudioSelfAttention):
@@ -41,7 +44,7 @@ class FusedWindowAttention(ClapAudioSelfAttention):
 
 
 def install(model) -> int:
-    """Switch every window-attention layer of ``model`` to the fused kernel; returns how many."""
+    """Switch every window-attention layer of ``model`` to the fused kernel; returns how many (0: none)."""
     count = 0
     for module in model.modules():
         if type(module) is ClapAudioSelfAttention:
@@ -50,8 +53,13 @@ def install(model) -> int:
     return count
 
 
+
+def installed(model) -> bool:
+    return any(type(module) is FusedWindowAttention for module in model.modules())
+
+
 @contextmanager
-def original_attention(model):
+def original(model):
     """transformers' own attention layers for the duration (the exporter traces them)."""
     fused = [module for module in model.modules() if type(module) is FusedWindowAttention]
     for module in fused:

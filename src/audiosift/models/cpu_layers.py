@@ -2,7 +2,9 @@
 that says which (each module's docstring has its measurements):
 
 - Wav2Vec2-family conv feature encoder, time-major (:mod:`audiosift.models.wav2vec2_encoder`);
-- CLAP's HTSAT window attention on the fused attention kernel (:mod:`audiosift.models.clap_attention`).
+- CLAP's HTSAT window attention on the fused attention kernel (:mod:`audiosift.models.clap_attention`);
+- Whisper's encoder layers with one q/k/v product and in-place residuals
+  (:mod:`audiosift.models.whisper_encoder`).
 
 Each keeps the model's parameters and computes the same sums in another order (fp32 within 1e-6
 of transformers' own; the tests compare both). The ONNX exporter traces :func:`layers_for_export`:
@@ -13,11 +15,22 @@ the CLAP audio tower's int8 graph 1.12x faster than transformers' decomposed att
 
 from __future__ import annotations
 
-from contextlib import ExitStack, contextmanager
+import contextlib
+from contextlib import contextmanager
 
 
-def _is_clap(model) -> bool:
-    return getattr(getattr(model, "config", None), "model_type", None) == "clap"
+import importlib
+
+# model_type -> the module with its CPU layer; any other model gets the conv-encoder module, which
+# takes over only a Wav2Vec2-family encoder (it checks the structure). Each module has DESCRIPTION,
+# EXPORTED (whether the exporter traces the CPU layer), install(model), installed(model) and original(model).
+_BY_MODEL_TYPE = {"clap": "audiosift.models.clap_attention", "whisper": "audiosift.models.whisper_encoder"}
+_DEFAULT = "audiosift.models.wav2vec2_encoder"
+
+
+def _layer_module(model):
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    return importlib.import_module(_BY_MODEL_TYPE.get(model_type, _DEFAULT))
 
 
 def install(model, device) -> list[str]:
@@ -26,51 +39,27 @@ def install(model, device) -> list[str]:
 
     if torch.device(device).type != "cpu":  # measured on CPUs; GPUs keep transformers' own layers
         return []
-    done = []
-    if _is_clap(model):
-        from audiosift.models import clap_attention
-
-        if clap_attention.install(model):
-            done.append("fused window attention")
-    else:
-        from audiosift.models import wav2vec2_encoder
-
-        if wav2vec2_encoder.install(model):
-            done.append("time-major conv feature encoder")
-    return done
+    module = _layer_module(model)
+    return [module.DESCRIPTION] if module.install(model) else []
 
 
-def has_fused_attention(model) -> bool:
-    """Whether ``model`` runs the fused window attention (its export then needs opset 23)."""
-    if not _is_clap(model):
-        return False
-    from audiosift.models.clap_attention import FusedWindowAttention
-
-    return any(isinstance(module, FusedWindowAttention) for module in model.modules())
+def exports_fused_attention(model) -> bool:
+    """Whether the exporter traces a fused attention in ``model`` (its graph then needs opset 23)."""
+    module = _layer_module(model)
+    return module.EXPORTED and module.installed(model)
 
 
 @contextmanager
 def layers_for_export(model):
-    """The layers the ONNX exporter traces, for the duration: transformers' conv encoder back in
-    place of the time-major one; the fused attention stays."""
-    with ExitStack() as stack:
-        if not _is_clap(model):
-            from audiosift.models.wav2vec2_encoder import original_encoder
-
-            stack.enter_context(original_encoder(model))
+    """The layers the ONNX exporter traces, for the duration: transformers' own, except a CPU layer
+    that exports as it is (CLAP's fused attention)."""
+    module = _layer_module(model)
+    with (contextlib.nullcontext(model) if module.EXPORTED else module.original(model)):
         yield model
 
 
 @contextmanager
 def original_layers(model):
     """transformers' own layers in ``model`` for the duration (the benchmark counts FLOPs on them)."""
-    with ExitStack() as stack:
-        if _is_clap(model):
-            from audiosift.models.clap_attention import original_attention
-
-            stack.enter_context(original_attention(model))
-        else:
-            from audiosift.models.wav2vec2_encoder import original_encoder
-
-            stack.enter_context(original_encoder(model))
+    with _layer_module(model).original(model):
         yield model

@@ -248,7 +248,7 @@ def _export_clap(backend, folder: Path) -> dict:
     audio = (torch.from_numpy(np.concatenate([window["input_features"]] * 2)),
              torch.from_numpy(np.concatenate([window["is_longer"]] * 2)))
     batch = {0: torch.export.Dim.DYNAMIC}
-    opset = ATTENTION_OPSET if cpu_layers.has_fused_attention(backend.model) else OPSET
+    opset = ATTENTION_OPSET if cpu_layers.exports_fused_attention(backend.model) else OPSET
     _export_graph(_wrappers()["clap_audio"](backend.model), audio, ["input_features", "is_longer"],
                   {"input_features": batch, "is_longer": batch}, folder / "audio.onnx", backend.model_id, opset)
     tokens = backend.tokenizer(["This is a sound of dog.", "rain"], padding=True, return_tensors="np")

@@ -9,7 +9,7 @@ no copy), LayerNorm (or the first layer's per-channel GroupNorm) normalises in p
 right axis, and GELU follows. 321 -> 153 ms for the encoder, 1.12x for the whole XLS-R forward;
 scores equal transformers' within 1e-8 there (the sums are only reordered; tests check 1e-5 on the
 encoder's output). Installed by the torch backend on CPU; the ONNX exporter traces the original
-(:func:`original_encoder`), whose graph has dynamic batch and time axes.
+(:func:`original`), whose graph has dynamic batch and time axes.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from contextlib import contextmanager
 import torch
 from torch.nn import functional
 from torch.nn.utils import parametrize
+
+DESCRIPTION = "time-major conv feature encoder"
+EXPORTED = False  # it loops over the batch in Python: the exporter traces transformers' encoder
 
 
 class TimeMajorFeatureEncoder(torch.nn.Module):
@@ -104,8 +107,14 @@ def install(model) -> bool:
     return True
 
 
+
+def installed(model) -> bool:
+    owner = _encoder_owner(model)
+    return owner is not None and isinstance(owner.feature_extractor, TimeMajorFeatureEncoder)
+
+
 @contextmanager
-def original_encoder(model):
+def original(model):
     """transformers' own encoder for the duration (the exporter traces it: dynamic batch and time)."""
     owner = _encoder_owner(model)
     fast = owner.feature_extractor if owner is not None else None
