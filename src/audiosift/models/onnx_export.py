@@ -217,6 +217,10 @@ def _replace_folder(staging: Path, output: Path) -> None:
 
 OPSET = 18  # the dynamo exporter's default opset in torch 2.13
 ATTENTION_OPSET = 23  # the first with an Attention operator: CLAP's fused window attention exports as one
+# Bumped when the graphs written change while old ones stay loadable (2: CLAP's fused attention), so
+# the backend="onnx" cache re-exports instead of reusing a slower graph; FORMAT_VERSION is for folders
+# this version cannot read.
+EXPORTER_REVISION = 2
 
 
 def _export_classifier(backend, folder: Path) -> dict:
@@ -368,7 +372,8 @@ def cached_export(source, folder: str | None, kind, options, report=None) -> Pat
     _check_exportable(source.name, kind)
     int8 = options.dtype == "int8"
     fingerprint = source_fingerprint(folder)
-    key = hashlib.sha256(f"{fingerprint}|{'int8' if int8 else 'float32'}|format {FORMAT_VERSION}".encode())
+    key = hashlib.sha256(f"{fingerprint}|{'int8' if int8 else 'float32'}|format {FORMAT_VERSION}|"
+                         f"exporter {EXPORTER_REVISION}".encode())
     target = onnx_cache_root() / key.hexdigest()[:32]
     if (target / MANIFEST).is_file():
         return target
