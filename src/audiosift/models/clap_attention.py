@@ -12,11 +12,11 @@ by the torch backend on CPU; the ONNX exporter traces it too (one ``Attention`` 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 from torch.nn import functional
 from transformers.models.clap.modeling_clap import ClapAudioSelfAttention
+
+from audiosift.models.cpu_layers import classes_swapped, has_class, swap_classes
 
 DESCRIPTION = "fused window attention"
 EXPORTED = True  # one ONNX Attention node per layer (opset 23)
@@ -45,27 +45,13 @@ class FusedWindowAttention(ClapAudioSelfAttention):
 
 def install(model) -> int:
     """Switch every window-attention layer of ``model`` to the fused kernel; returns how many (0: none)."""
-    count = 0
-    for module in model.modules():
-        if type(module) is ClapAudioSelfAttention:
-            module.__class__ = FusedWindowAttention  # the same parameters and buffers, another forward
-            count += 1
-    return count
-
+    return swap_classes(model, ClapAudioSelfAttention, FusedWindowAttention)
 
 
 def installed(model) -> bool:
-    return any(type(module) is FusedWindowAttention for module in model.modules())
+    return has_class(model, FusedWindowAttention)
 
 
-@contextmanager
 def original(model):
-    """transformers' own attention layers for the duration (the exporter traces them)."""
-    fused = [module for module in model.modules() if type(module) is FusedWindowAttention]
-    for module in fused:
-        module.__class__ = ClapAudioSelfAttention
-    try:
-        yield model
-    finally:
-        for module in fused:
-            module.__class__ = FusedWindowAttention
+    """transformers' own attention layers for the duration (a context manager)."""
+    return classes_swapped(model, FusedWindowAttention, ClapAudioSelfAttention)

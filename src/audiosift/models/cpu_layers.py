@@ -28,6 +28,29 @@ _BY_MODEL_TYPE = {"clap": "audiosift.models.clap_attention", "whisper": "audiosi
 _DEFAULT = "audiosift.models.wav2vec2_encoder"
 
 
+def swap_classes(model, current, replacement) -> int:
+    """Every module of exactly type ``current`` in ``model`` becomes a ``replacement`` (a subclass
+    with another forward over the same parameters and buffers); returns how many."""
+    modules = [module for module in model.modules() if type(module) is current]
+    for module in modules:
+        module.__class__ = replacement
+    return len(modules)
+
+
+def has_class(model, cls) -> bool:
+    return any(type(module) is cls for module in model.modules())
+
+
+@contextmanager
+def classes_swapped(model, current, replacement):
+    """``current`` modules as ``replacement`` for the duration, then back."""
+    swap_classes(model, current, replacement)
+    try:
+        yield model
+    finally:
+        swap_classes(model, replacement, current)
+
+
 def _layer_module(model):
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     return importlib.import_module(_BY_MODEL_TYPE.get(model_type, _DEFAULT))

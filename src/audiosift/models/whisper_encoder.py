@@ -13,11 +13,11 @@ install after the model has its device and dtype (the torch backend does).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 from torch.nn import functional
 from transformers.models.whisper.modeling_whisper import WhisperEncoderLayer
+
+from audiosift.models.cpu_layers import classes_swapped, has_class
 
 DESCRIPTION = "fused whisper encoder layers"
 EXPORTED = False  # the exporter traces transformers' layers (the graph the ONNX tests check)
@@ -58,28 +58,18 @@ class FusedWhisperEncoderLayer(WhisperEncoderLayer):
 
 def install(model) -> int:
     """Switch every Whisper encoder layer of ``model`` to the fused form; returns how many."""
-    count = 0
-    for module in model.modules():
-        if type(module) is WhisperEncoderLayer and module.self_attn.q_proj.bias is not None:
-            module.__class__ = FusedWhisperEncoderLayer
-            module.fuse()
-            count += 1
-    return count
-
+    layers = [module for module in model.modules()
+              if type(module) is WhisperEncoderLayer and module.self_attn.q_proj.bias is not None]
+    for layer in layers:
+        layer.__class__ = FusedWhisperEncoderLayer
+        layer.fuse()
+    return len(layers)
 
 
 def installed(model) -> bool:
-    return any(type(module) is FusedWhisperEncoderLayer for module in model.modules())
+    return has_class(model, FusedWhisperEncoderLayer)
 
 
-@contextmanager
 def original(model):
-    """transformers' own encoder layers for the duration (the exporter traces them)."""
-    fused = [module for module in model.modules() if type(module) is FusedWhisperEncoderLayer]
-    for module in fused:
-        module.__class__ = WhisperEncoderLayer
-    try:
-        yield model
-    finally:
-        for module in fused:
-            module.__class__ = FusedWhisperEncoderLayer
+    """transformers' own encoder layers for the duration (a context manager; the exporter traces them)."""
+    return classes_swapped(model, FusedWhisperEncoderLayer, WhisperEncoderLayer)
