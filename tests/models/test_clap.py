@@ -104,3 +104,17 @@ def test_fingerprint_is_content_based_for_folders_and_commit_based_for_hub_snaps
     commit = "0123456789abcdef0123456789abcdef01234567"
     snapshot = shutil.copytree(clap_model, tmp_path / "models--x--clap" / "snapshots" / commit)
     assert ClapTowers(str(snapshot), "x/clap", device, dtype).fingerprint() == f"commit:{commit}:float32"
+
+
+def test_mel_resize_equals_torch_bicubic():
+    """Featurization resizes CLAP's mel to the tower's frames as the model's own interpolate does."""
+    import torch
+
+    from audiosift.models.clap import resize_frames
+
+    features = np.random.default_rng(4).standard_normal((2, 1, 1001, 64)).astype(np.float32)
+    ours = resize_frames(features, 1024)
+    theirs = torch.nn.functional.interpolate(torch.from_numpy(features), (1024, 64), mode="bicubic",
+                                             align_corners=True).numpy()
+    assert ours.shape == theirs.shape == (2, 1, 1024, 64)
+    assert np.abs(ours - theirs).max() < 1e-5

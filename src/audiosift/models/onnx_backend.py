@@ -125,6 +125,7 @@ class OrtGraph:
         self._lock = threading.Lock()
         first = self.session()
         self.inputs = {i.name: ORT_TYPES.get(i.type, np.float32) for i in first.get_inputs()}
+        self.shapes = {i.name: i.shape for i in first.get_inputs()}
         self.output_names = [o.name for o in first.get_outputs()]
 
     def session(self):
@@ -238,6 +239,10 @@ class OnnxClapBackend(ClapBackend):
         self.embedding_size = int(manifest["clap"]["embedding_size"])
         self.audio_graph = OrtGraph(folder / manifest["files"]["audio"])
         self.text_graph = OrtGraph(folder / manifest["files"]["text"])
+        # The graph's mel length: the tower's 1024 frames (resized in featurization), or, in an export
+        # made before that, the extractor's own 1001 (the graph resizes).
+        frames = self.audio_graph.shapes["input_features"][-2]
+        self.swin_frames = frames if isinstance(frames, int) else None
         self._fingerprint = f"{manifest['source']['fingerprint']}:onnx-{manifest['precision']}"
 
     def _embed_features(self, features: list[dict[str, np.ndarray]]) -> np.ndarray:

@@ -217,10 +217,10 @@ def _replace_folder(staging: Path, output: Path) -> None:
 
 OPSET = 18  # the dynamo exporter's default opset in torch 2.13
 ATTENTION_OPSET = 23  # the first with an Attention operator: CLAP's fused window attention exports as one
-# Bumped when the graphs written change while old ones stay loadable (2: CLAP's fused attention), so
-# the backend="onnx" cache re-exports instead of reusing a slower graph; FORMAT_VERSION is for folders
-# this version cannot read.
-EXPORTER_REVISION = 2
+# Bumped when the graphs written change while old ones stay loadable (2: CLAP's fused attention;
+# 3: CLAP's mel resized before its graph), so the backend="onnx" cache re-exports instead of reusing
+# a slower graph; FORMAT_VERSION is for folders this version cannot read.
+EXPORTER_REVISION = 3
 
 
 def _export_classifier(backend, folder: Path) -> dict:
