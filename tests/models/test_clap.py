@@ -118,3 +118,12 @@ def test_mel_resize_equals_torch_bicubic():
                                              align_corners=True).numpy()
     assert ours.shape == theirs.shape == (2, 1, 1024, 64)
     assert np.abs(ours - theirs).max() < 1e-5
+
+
+def test_features_come_at_the_towers_frames(clap_model):
+    """The mel reaches the model already at HTSAT's length, so neither runtime resizes it."""
+    import audiosift
+
+    backend = audiosift.load(str(clap_model), device="cpu").backend
+    features = backend.featurize(np.zeros(backend.sampling_rate, np.float32))[0]["input_features"]
+    assert backend.swin_frames == 1024 and features.shape[-2] == 1024

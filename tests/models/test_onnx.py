@@ -283,3 +283,6 @@ def test_clap_audio_graph_carries_the_fused_window_attention(clap_model, exporte
     audio = onnx.load(str(exported("clap", clap_model) / "audio.onnx"), load_external_data=False)
     assert any(node.op_type == "Attention" for node in audio.graph.node)
     assert max(entry.version for entry in audio.opset_import if entry.domain in ("", "ai.onnx")) == 23
+    # The mel comes resized to the tower's 1024 frames (featurization does it), so no Resize node.
+    assert not any(node.op_type == "Resize" for node in audio.graph.node)
+    assert audio.graph.input[0].type.tensor_type.shape.dim[2].dim_value == 1024

@@ -249,9 +249,10 @@ ClapTowers = ClapBackend  # the name it had before it became a clip backend
 
 
 def tower_frames(audio_config) -> int | None:
-    """The time length HTSAT resizes its mel to (``spec_size x freq_ratio``: 1024), or None."""
-    size, ratio = getattr(audio_config, "spec_size", None), getattr(audio_config, "freq_ratio", None)
-    return int(size * ratio) if size and ratio else None
+    """The time length HTSAT resizes its mel to, or None: ``spec_size x freq_ratio`` with
+    ``freq_ratio = spec_size // num_mel_bins`` as its encoder derives it (256 x 4 = 1024)."""
+    size, bins = getattr(audio_config, "spec_size", None), getattr(audio_config, "num_mel_bins", None)
+    return int(size * (size // bins)) if size and bins else None
 
 
 @functools.lru_cache(maxsize=8)
