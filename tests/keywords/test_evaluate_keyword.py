@@ -142,6 +142,15 @@ def test_bad_inputs_are_usage_errors(tmp_path):
     (tmp_path / "t.csv").write_text("file,begin\nx.wav,1\n")
     with pytest.raises(UsageError, match="file,start,end"):
         read_times_csv(tmp_path / "t.csv")
+    for text in ("not audio\n", ""):  # not this CSV at all (or empty): refused, not read as "no keywords"
+        (tmp_path / "t.csv").write_text(text)
+        with pytest.raises(UsageError, match="first line is file,start,end"):
+            read_times_csv(tmp_path / "t.csv")
+    (tmp_path / "t.csv").write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(UsageError, match="cannot read it as text"):
+        read_times_csv(tmp_path / "t.csv")
+    (tmp_path / "t.csv").write_text("file,start,end\n")  # a header alone: recordings without the keyword
+    assert read_times_csv(tmp_path / "t.csv") == {}
     with pytest.raises(UsageError, match="--times"):
         gather([tmp_path], None)
     (tmp_path / "t.csv").write_text("file,start,end\nmissing.wav,1,2\n")

@@ -39,9 +39,14 @@ def read_times_csv(path: str | Path) -> dict[str, list[tuple[float, float]]]:
     """``{file: [(start, end), ...]}`` from a ``file,start,end`` CSV."""
     path = Path(path)
     try:
-        rows = list(csv.DictReader(path.read_text().splitlines()))
-    except OSError as error:
-        raise UsageError(f"--times {path}: cannot read it ({error})") from error
+        reader = csv.DictReader(path.read_text().splitlines())
+        rows = list(reader)
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"--times {path}: cannot read it as text ({error})") from error
+    missing = {"file", "start", "end"} - set(reader.fieldnames or ())
+    if missing:  # a header-only file is fine (no occurrences); a file that is not this CSV is not
+        raise UsageError(f"--times {path}: expected a CSV whose first line is file,start,end (times in seconds); "
+                         f"its first line has no {', '.join(sorted(missing))} column")
     times: dict[str, list[tuple[float, float]]] = {}
     for number, row in enumerate(rows, start=2):
         try:
