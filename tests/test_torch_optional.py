@@ -58,9 +58,9 @@ def test_an_export_classifies_without_torch(exported_ast, audio_dir):
         assert [p["label"] for p in ours["predictions"]] == [p["label"] for p in theirs["predictions"]]
         assert np.allclose([p["score"] for p in ours["predictions"]], [p["score"] for p in theirs["predictions"]],
                            atol=1e-6)
-    top = [{p["label"]: p["score"] for p in r["predictions"]} for r in records]
-    shared = set(top[0]) & set(top[1])  # the tiny model hears its input: the clips score apart
-    assert shared != set(top[0]) or max(abs(top[0][k] - top[1][k]) for k in shared) > 1e-3
+    # The tiny model hears its input: the two clips' top scores lie far apart (>> the 1e-6 above).
+    first, second = ([p["score"] for p in r["predictions"]] for r in records)
+    assert np.abs(np.subtract(first, second)).max() > 1e-2
 
 
 def test_vad_and_wake_words_run_without_torch(audio_dir):
