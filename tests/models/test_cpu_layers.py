@@ -27,6 +27,7 @@ def _encoders(folder):
 def test_time_major_encoder_equals_transformers(arch, request):
     plain, fast = _encoders(request.getfixturevalue(f"{arch}_model"))
     assert isinstance(fast.base_model.feature_extractor, TimeMajorFeatureEncoder)
+    assert list(fast.state_dict()) == list(plain.state_dict())  # save_pretrained still sees the same weights
     rng = np.random.default_rng(0)
     batch = torch.from_numpy(rng.standard_normal((3, 16000 + 333)).astype(np.float32))
     batch[2, 9000:] = 0.0  # a padded row, as a mixed-length batch has

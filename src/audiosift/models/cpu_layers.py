@@ -16,10 +16,8 @@ the CLAP audio tower's int8 graph 1.12x faster than transformers' decomposed att
 from __future__ import annotations
 
 import contextlib
-from contextlib import contextmanager
-
-
 import importlib
+from contextlib import contextmanager
 
 # model_type -> the module with its CPU layer; any other model gets the conv-encoder module, which
 # takes over only a Wav2Vec2-family encoder (it checks the structure). Each module has DESCRIPTION,

@@ -50,16 +50,17 @@ class BackendKind:
     def create(self, request: ModelRequest):
         module_name, function_name = self.build.split(":")
         missing = self.missing()
+        if missing:
+            raise UnsupportedModelError(self._not_installed(request, missing[0]))
         try:
-            if missing:
-                raise ImportError(name=missing[0])
             module = importlib.import_module(module_name)
         except ImportError as error:
-            hint = f": pip install 'audiosift[{self.extra}]'" if self.extra else ""
-            raise UnsupportedModelError(
-                f"{request.model_id!r} needs the {self.name} runtime, which is not installed "
-                f"({error.name or error}){hint}") from error
+            raise UnsupportedModelError(self._not_installed(request, error.name or error)) from error
         return getattr(module, function_name)(request)
+
+    def _not_installed(self, request: ModelRequest, what) -> str:
+        hint = f": pip install 'audiosift[{self.extra}]'" if self.extra else ""
+        return f"{request.model_id!r} needs the {self.name} runtime, which is not installed ({what}){hint}"
 
 
 def config_model_type(folder: Path) -> str | None:

@@ -1,7 +1,8 @@
 """The offline ``speech`` preset: Silero VAD (MIT), as shipped inside the ``silero-vad`` wheel.
 
 Its ONNX file runs on onnxruntime, or its TorchScript model on torch (the package's ``read_audio``
-needs torchaudio; we never call it); either way numpy goes in and out. The model gives one speech probability per 32 ms frame (512 samples at 16 kHz); it is a
+needs torchaudio; we never call it); either way numpy goes in and out. The model gives one speech
+probability per 32 ms frame (512 samples at 16 kHz); it is a
 recurrent model, so it is a frame-streaming backend: each :class:`SileroStream` owns a model
 instance whose state carries from frame to frame exactly as in Silero's ``audio_forward``.
 

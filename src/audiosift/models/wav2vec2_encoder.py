@@ -18,7 +18,6 @@ from contextlib import contextmanager
 
 import torch
 from torch.nn import functional
-from torch.nn.utils import parametrize
 
 DESCRIPTION = "time-major conv feature encoder"
 EXPORTED = False  # it loops over the batch in Python: the exporter traces transformers' encoder
@@ -29,8 +28,8 @@ class TimeMajorFeatureEncoder(torch.nn.Module):
 
     def __init__(self, original):
         super().__init__()
-        self.original = original
-        self.conv_layers = original.conv_layers
+        self.conv_layers = original.conv_layers  # the same modules: the state dict keeps its keys
+        object.__setattr__(self, "original", original)  # not a submodule: no second copy of the keys
 
     def forward(self, input_values):
         rows = [self._one_clip(row) for row in input_values]
@@ -92,20 +91,16 @@ def _supported(encoder, config) -> bool:
 
 
 def install(model) -> bool:
-    """Swap in the time-major encoder where the architecture fits; returns whether it did. Also folds
-    the positional conv's weight norm into a plain weight (the same values, computed once instead of
-    on every forward: 9 ms of XLS-R's)."""
+    """Swap in the time-major encoder where the architecture fits; returns whether it did. The state
+    dict keeps transformers' keys. (Folding the positional conv's weight norm would save 9 ms of an
+    XLS-R forward, but renames its weights: left alone.)"""
     owner = _encoder_owner(model)
     if owner is None or isinstance(owner.feature_extractor, TimeMajorFeatureEncoder):
         return False
     if not _supported(owner.feature_extractor, model.config):
         return False
     owner.feature_extractor = TimeMajorFeatureEncoder(owner.feature_extractor)
-    for module in model.modules():
-        if isinstance(module, torch.nn.Conv1d) and parametrize.is_parametrized(module, "weight"):
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
     return True
-
 
 
 def installed(model) -> bool:
