@@ -286,3 +286,15 @@ def test_clap_audio_graph_carries_the_fused_window_attention(clap_model, exporte
     # The mel comes resized to the tower's 1024 frames (featurization does it), so no Resize node.
     assert not any(node.op_type == "Resize" for node in audio.graph.node)
     assert audio.graph.input[0].type.tensor_type.shape.dim[2].dim_value == 1024
+
+
+def test_silero_streams_share_one_session_but_not_their_state(audio_dir):
+    from audiosift.audio import load_audio
+    from audiosift.models.silero import SileroStream
+
+    clip = load_audio(audio_dir / "sentence.wav", 16000)
+    alone = SileroStream().speech_probabilities(clip)
+    first, second = SileroStream(), SileroStream()
+    assert first.model.session is second.model.session
+    second.speech_probabilities(np.zeros(8000, np.float32))  # the other stream's audio in between
+    assert np.array_equal(first.speech_probabilities(clip), alone)

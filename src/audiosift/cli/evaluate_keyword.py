@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from audiosift.cli.common import cli_wording
+from audiosift.cli.common import cli_wording, non_negative_number
 from audiosift.cli.windowed import non_negative_seconds, probability
 from audiosift.errors import OutputError, UsageError
 
@@ -38,7 +38,7 @@ def register(subparsers) -> None:
                         help="quiet time after an event, as in listen (default: 1)")
     parser.add_argument("--tolerance", type=non_negative_seconds, default=1.0, metavar="SECONDS",
                         help="how long after a keyword's end an event still finds it (default: 1)")
-    parser.add_argument("--target-fa-per-hour", type=float, default=1.0, metavar="RATE",
+    parser.add_argument("--target-fa-per-hour", type=non_negative_number, default=1.0, metavar="RATE",
                         help="report the best recall at or under this many false accepts per hour (default: 1)")
     parser.add_argument("--output", "-o", default=None, metavar="DIR",
                         help="folder for report.json and det.png (default: print the summary only)")

@@ -8,10 +8,10 @@ See docs/wake-words.md for the recipe and measured results.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
+from audiosift.cli.common import non_negative_number
 from audiosift.errors import UsageError
 
 
@@ -38,17 +38,10 @@ def register(subparsers) -> None:
                         help="voices to synthesize with (default: every installed one)")
     parser.add_argument("--frontend", default="tflite", choices=["tflite", "onnx"],
                         help="runtime of the melspectrogram and embedding models (default: tflite, LiteRT)")
-    parser.add_argument("--max-fa-per-hour", type=_non_negative, default=1.0, metavar="RATE",
+    parser.add_argument("--max-fa-per-hour", type=non_negative_number, default=1.0, metavar="RATE",
                         help="false accepts per hour the threshold may allow on held-out audio (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of voices, augmentation, training")
     parser.set_defaults(run=run)
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
 
 
 def run(args) -> int:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from audiosift.cli.common import (check_device, check_output_file, cli_wording, load_from_args,
+from audiosift.cli.common import (check_device, check_output_file, cli_wording, load_from_args, non_negative_number,
                                   refuse_input_as_output, warn)
 from audiosift.cli.output import RecordWriter, atomic_path, open_output
 from audiosift.errors import AudiosiftError, OutputError, UsageError
@@ -35,10 +35,7 @@ def seconds(text: str) -> float:
 
 
 def non_negative_seconds(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
-    return value
+    return non_negative_number(text, "seconds")
 
 
 def probability(text: str) -> float:

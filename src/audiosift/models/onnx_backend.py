@@ -29,6 +29,7 @@ import onnxruntime  # the onnx extra; the registry imports this module only to l
 from audiosift.errors import UnsupportedModelError, UsageError
 from audiosift.models.base import ThreadControl
 from audiosift.models.clap import ClapBackend, framewise_log_mel
+from audiosift.models.quiet import quietly
 from audiosift.models.transformers_backend import TransformersBackend
 
 MANIFEST = "audiosift-onnx.json"
@@ -86,6 +87,7 @@ TORCH_MARKED_EXTRACTORS = {
 }
 
 
+@quietly  # as the torch loaders: no mel-filter warnings for library users either
 def load_feature_extractor(folder: Path):
     """The export's feature extractor; without torch installed, the numpy one of the same class."""
     from transformers import AutoFeatureExtractor

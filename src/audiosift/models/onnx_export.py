@@ -75,7 +75,8 @@ def require_exporter() -> None:
     """Fail before any model loads if the exporter's packages (the onnx extra) are missing."""
     import importlib.util
 
-    missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
+    # onnxruntime too: the fidelity check and int8 quantisation run on it.
+    missing = [name for name in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(name) is None]
     if missing:
         raise UsageError(f"exporting to ONNX needs {' and '.join(missing)} (the onnx extra): "
                          f"pip install 'audiosift[onnx]'")

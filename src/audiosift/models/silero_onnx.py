@@ -11,6 +11,7 @@ context before each 512-sample frame, as silero's own ``OnnxWrapper`` feeds it. 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +27,26 @@ def onnx_model_path(jit_path: Path) -> Path:
     return jit_path.with_name("silero_vad.onnx")
 
 
+@functools.lru_cache(maxsize=4)
+def _session(path: str):
+    """One onnxruntime session per model file for the process: a stream (each VAD, each server listen
+    session) no longer builds its own; ``run`` is thread-safe and the state is passed in and out."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
 class SileroOnnx:
     """One recurrent Silero instance (its own state); see the module docstring."""
 
     threads = SingleThread()  # its session runs on one intra-op thread
 
     def __init__(self, path: Path):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = _session(str(path))  # shared; the recurrent state is this object's own
         self.rate = np.array(16000, dtype=np.int64)
         self.reset_states()
 
