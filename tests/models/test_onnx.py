@@ -177,6 +177,22 @@ def test_batches_side_by_side_get_one_thread_sessions(ast_model, exported):
     assert backend.graph._sessions[1].get_session_options().intra_op_num_threads == 1
 
 
+
+def test_every_ort_session_flushes_denormals(ast_model, exported, tmp_path):
+    """Exports, Silero and the wake-word front end share one session recipe (ort_session): denormals
+    flushed (CLAP's masked softmax makes them; 1.46x on its int8 graph), one inter-op thread."""
+    from audiosift.models import silero_onnx
+    from audiosift.models.silero import silero_model_path
+    from audiosift.models.wakeword import catalog, openwakeword
+
+    backend = audiosift.load(str(exported("ast", ast_model))).backend
+    sessions = [backend.graph.session(), silero_onnx._session(str(silero_onnx.onnx_model_path(silero_model_path()))),
+                openwakeword.OnnxModel(catalog.onnx_frontend_dir() / "melspectrogram.onnx")._session]
+    for session in sessions:
+        options = session.get_session_options()
+        assert options.get_session_config_entry("session.set_denormal_as_zero") == "1"
+        assert options.inter_op_num_threads == 1
+
 TORCH_FREE = """
 import sys, json
 sys.modules["torch"] = None  # as if torch were not installed: importing it fails, find_spec says absent

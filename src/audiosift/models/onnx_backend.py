@@ -24,10 +24,11 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import onnxruntime  # the onnx extra; the registry imports this module only to load an export
+import onnxruntime  # noqa: F401  the onnx extra, checked here: the registry imports this module only to load an export
 
 from audiosift.errors import UnsupportedModelError, UsageError
 from audiosift.models.base import ThreadControl
+from audiosift.models import ort_session
 from audiosift.models.clap import ClapBackend, framewise_log_mel
 from audiosift.models.quiet import quietly
 from audiosift.models.transformers_backend import TransformersBackend
@@ -121,7 +122,6 @@ class OrtGraph:
     """One ONNX graph and its sessions, one per intra-op thread count (made on first use)."""
 
     def __init__(self, path: Path):
-        self._ort = onnxruntime
         self.path = str(path)
         self._sessions: dict[int, object] = {}
         self._lock = threading.Lock()
@@ -135,13 +135,7 @@ class OrtGraph:
         with self._lock:
             session = self._sessions.get(count)
             if session is None:
-                options = self._ort.SessionOptions()
-                options.intra_op_num_threads = count
-                options.inter_op_num_threads = 1  # batches already run side by side (the engine's workers)
-                options.execution_mode = self._ort.ExecutionMode.ORT_SEQUENTIAL
-                options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                options.log_severity_level = 3  # errors only: its optimiser notes (CastLike not folded) are noise
-                session = self._ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+                session = ort_session.session(self.path, count)  # batches run side by side: engine workers
                 self._sessions[count] = session
             return session
 

@@ -31,13 +31,9 @@ def onnx_model_path(jit_path: Path) -> Path:
 def _session(path: str):
     """One onnxruntime session per model file for the process: a stream (each VAD, each server listen
     session) no longer builds its own; ``run`` is thread-safe and the state is passed in and out."""
-    import onnxruntime
+    from audiosift.models import ort_session
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return ort_session.session(path, threads=1)
 
 
 class SileroOnnx:

@@ -96,13 +96,12 @@ class OnnxModel:
     """One ONNX model on onnxruntime (the front end only: the heads exist as TFLite only)."""
 
     def __init__(self, path, threads: int = 1):
+        from audiosift.models import ort_session
+
         try:
-            import onnxruntime
+            self._session = ort_session.session(path, threads)
         except ImportError as error:
             raise ModelUnavailableError(f"the ONNX front end needs onnxruntime: {catalog.WAKE_WORD_PIP}") from error
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = threads
-        self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
