@@ -314,3 +314,13 @@ def test_silero_streams_share_one_session_but_not_their_state(audio_dir):
     assert first.model.session is second.model.session
     second.speech_probabilities(np.zeros(8000, np.float32))  # the other stream's audio in between
     assert np.array_equal(first.speech_probabilities(clip), alone)
+
+
+def test_a_damaged_onnx_file_is_a_model_error(tmp_path):
+    from audiosift.errors import ModelError
+    from audiosift.models import ort_session
+
+    damaged = tmp_path / "model.onnx"
+    damaged.write_bytes(b"\x08\x07not a protobuf at all")
+    with pytest.raises(ModelError, match="could not load this ONNX file"):
+        ort_session.session(damaged)

@@ -1,6 +1,6 @@
 """``audiosift train-keyword "PHRASE" --output DIR``: a custom wake word from its text, offline.
 
-Positives are synthesized with every installed voice (espeak-ng, flite), negatives from other
+Positives are synthesized with every installed voice (espeak-ng, flite, Piper), negatives from other
 speech, near-misses and non-speech; the head trains on openWakeWord's frozen speech embedding.
 The folder it writes loads wherever a model is named (``-m DIR`` in listen, classify, serve).
 See docs/wake-words.md for the recipe and measured results.
@@ -13,13 +13,14 @@ import time
 
 from audiosift.cli.common import non_negative_number
 from audiosift.errors import UsageError
+from audiosift.keywords.engines import ENGINES
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train-keyword", help="train a custom wake word from its text (offline, a few minutes on a CPU)",
         description="Train a detector for PHRASE on openWakeWord's speech embedding: positives spoken by every "
-                    "installed synthesizer voice (espeak-ng, flite) with noise, music, room and speed "
+                    "installed synthesizer voice (espeak-ng, flite, Piper's neural voice) with noise, music, room and speed "
                     "augmentation, negatives from other speech, near-misses and non-speech, plus your own "
                     "recordings. Prints recall and false accepts per hour on held-out voices and text, and "
                     "writes DIR (keyword.json + head.npz) for `audiosift listen -m DIR` and friends.")
@@ -33,8 +34,8 @@ def register(subparsers) -> None:
                         help="audio without the phrase (your room, TV, speech): more negatives")
     parser.add_argument("--budget", default="standard", choices=["tiny", "quick", "standard"],
                         help="how much data and training: tiny (~20 s, a smoke test, not a usable model), quick "
-                             "(~2 min), standard (default, ~4-5 min on 2 cores)")
-    parser.add_argument("--synthesizers", nargs="+", default=None, choices=["espeak", "flite"],
+                             "(~2 min), standard (default, ~8 min on 2 cores)")
+    parser.add_argument("--synthesizers", nargs="+", default=None, choices=list(ENGINES),
                         help="voices to synthesize with (default: every installed one)")
     parser.add_argument("--frontend", default="tflite", choices=["tflite", "onnx"],
                         help="runtime of the melspectrogram and embedding models (default: tflite, LiteRT)")

@@ -1,9 +1,10 @@
 """How much data a keyword is trained on (the budgets), and the assembly of that data: synthesized
 positives and negatives by voice splits, the user's own recordings, all turned into head windows.
 
-Held-out data never shares a voice variant with training: a fifth of espeak-ng's variants (and,
-when flite is used, a random part of its voice x stretch x pitch draws) are kept for it, and its
-sentences are every tenth one of the training texts, which training skips.
+Held-out data never shares an espeak-ng voice variant with training: a fifth of them are kept for
+it (flite and Piper voices are few, so there only the stretch x pitch draws differ), and its
+sentences are every tenth one of the training texts, which training skips. Voices take turns
+between the synthesizers in use, so each speaks an equal share of every kind of clip.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ BUDGETS = {
     # tiny: for tests and a first look (about half a minute); quick: a few minutes; standard: the default.
     "tiny": Recipe("tiny", 30, 10, 1.0, 0.5, 12, 12, 0.5, 300, (32,), 4),
     "quick": Recipe("quick", 250, 60, 8.0, 4.0, 80, 100, 3.0, 1500),
-    "standard": Recipe("standard", 900, 150, 35.0, 10.0, 300, 400, 10.0, 4000, (256, 128)),
+    "standard": Recipe("standard", 1600, 150, 45.0, 10.0, 300, 400, 10.0, 4000, (256, 128)),
 }
 
 Progress = Callable[[str], None]

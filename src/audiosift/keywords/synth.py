@@ -2,8 +2,9 @@
 for negatives, and near-misses built from the phrase itself.
 
 Synthesizers are the Debian programs ``espeak-ng`` (accents x voice variants, rate and pitch) and
-``flite`` (its voices, duration stretch and pitch); each is optional, and a missing one only
-narrows the voices. Audio comes back as 16 kHz mono float32 in [-1, 1].
+``flite`` (its voices, duration stretch and pitch), and Piper's neural voices where a package ships
+them (``piper_voices``: speed and a pitch-and-formant shift make more speakers of each); each is
+optional, and a missing one only narrows the voices. Audio comes back as 16 kHz mono float32 in [-1, 1].
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import soxr
 
 from audiosift.errors import AudiosiftError, UsageError
+from audiosift.keywords import piper_voices
+from audiosift.keywords.engines import ENGINES
 
 RATE = 16000
 LICENCE_DIR = Path("/usr/share/common-licenses")
@@ -36,9 +40,10 @@ class SynthesisError(AudiosiftError):
 
 @dataclass(frozen=True)
 class Voice:
-    """One way of speaking: ``engine`` espeak or flite, ``name`` (espeak ``en-us+m3``, flite ``slt``),
-    ``rate`` (espeak words a minute; flite duration stretch, 1 = normal) and ``pitch`` (espeak 0-99;
-    flite target f0 in Hz, 0 = the voice's own)."""
+    """One way of speaking: ``engine`` espeak, flite or piper, ``name`` (espeak ``en-us+m3``, flite
+    ``slt``, piper ``en_US-joe-medium``), ``rate`` (espeak words a minute; flite and piper duration
+    stretch, 1 = normal) and ``pitch`` (espeak 0-99; flite target f0 in Hz, 0 = the voice's own;
+    piper semitones up or down, the formants moving with it as in a smaller or larger speaker)."""
 
     engine: str
     name: str
@@ -51,7 +56,10 @@ class Voice:
 
 
 def engines_available() -> list[str]:
-    return [name for name, program in (("espeak", "espeak-ng"), ("flite", "flite")) if shutil.which(program)]
+    found = [name for name, program in (("espeak", "espeak-ng"), ("flite", "flite")) if shutil.which(program)]
+    if "espeak" in found and piper_voices.installed():  # Piper's phonemes come from espeak-ng
+        found.append("piper")
+    return found
 
 
 @lru_cache(maxsize=1)
@@ -83,7 +91,7 @@ def flite_voices() -> tuple[str, ...]:
 
 def random_voices(engine: str, count: int, rng: np.random.Generator, variants=None) -> list[Voice]:
     """``count`` voices of ``engine`` drawn at random (espeak: accent x variant x rate x pitch, from
-    ``variants`` if given; flite: voice x stretch x pitch)."""
+    ``variants`` if given; flite: voice x stretch x pitch; piper: voice x stretch x shift)."""
     voices = []
     for _ in range(count):
         if engine == "espeak":
@@ -91,35 +99,67 @@ def random_voices(engine: str, count: int, rng: np.random.Generator, variants=No
             variant = str(rng.choice(variants or espeak_variants()))
             voices.append(Voice("espeak", f"{accent}+{variant}", float(rng.integers(110, 230)),
                                 float(rng.integers(20, 80))))
-        else:
+        elif engine == "flite":
             voices.append(Voice("flite", str(rng.choice(flite_voices())), float(rng.uniform(0.8, 1.35)),
                                 float(rng.choice([0, 0, rng.uniform(80, 220)]))))
+        else:
+            voices.append(Voice("piper", str(rng.choice(sorted(piper_voices.installed()))),
+                                float(rng.uniform(0.8, 1.3)), float(rng.choice([0, rng.uniform(-4, 4)]))))
     return voices
+
+
+def reseed(seed: int) -> None:
+    """Make what the synthesizers say from here on repeatable (espeak-ng and flite always are)."""
+    if piper_voices.installed():
+        piper_voices.reseed(seed)
 
 
 def synthesize(text: str, voice: Voice) -> np.ndarray:
     """``text`` spoken by ``voice``: 16 kHz mono float32, the synthesizer's own silences trimmed."""
+    if voice.engine == "piper":
+        return trim(_piper(text, voice))
     with tempfile.TemporaryDirectory(prefix="audiosift-tts-") as folder:
         path = Path(folder) / "speech.wav"
         if voice.engine == "espeak":
+            # "--": a text starting with "-" ("-Mozilla") would be read as an option: exit 0, no file.
             command = ["espeak-ng", "-v", voice.name, "-s", str(int(voice.rate)), "-p", str(int(voice.pitch)),
-                       "-w", str(path), text]
+                       "-w", str(path), "--", text]
         elif voice.engine == "flite":
             command = ["flite", "-voice", voice.name, "--setf", f"duration_stretch={voice.rate:.3f}"]
             if voice.pitch:
                 command += ["--setf", f"int_f0_target_mean={voice.pitch:.0f}"]
             command += ["-t", text, "-o", str(path)]
         else:
-            raise UsageError(f"unknown synthesizer {voice.engine!r}: expected espeak or flite")
-        _run(command)
-        import soundfile
-        import soxr
-
-        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+            raise UsageError(f"unknown synthesizer {voice.engine!r}: expected one of {', '.join(ENGINES)}")
+        samples, rate = _read_written(command, path, text)
     samples = samples.mean(axis=1)
     if rate != RATE:
         samples = soxr.resample(samples, rate, RATE).astype(np.float32)
     return trim(samples)
+
+
+def _read_written(command: list[str], path: Path, text: str) -> tuple[np.ndarray, int]:
+    """Run ``command`` and read the WAV file it writes (a program that exits 0 without writing one
+    is a typed failure, not soundfile's error)."""
+    import soundfile
+
+    _run(command)
+    try:
+        return soundfile.read(path, dtype="float32", always_2d=True)
+    except (OSError, RuntimeError) as error:  # soundfile's LibsndfileError is a RuntimeError
+        raise SynthesisError(f"{command[0]} wrote no readable audio for {text[:60]!r} ({error})") from error
+
+
+def _piper(text: str, voice: Voice) -> np.ndarray:
+    model = piper_voices.installed().get(voice.name)
+    if model is None:
+        raise SynthesisError(f"no Piper voice {voice.name!r} is installed (pip install 'audiosift[keyword-voices]')")
+    # A pitch shift of s semitones is the audio played 2^(s/12) times faster: pitch and formants
+    # rise together, as from a smaller speaker; stretching the speech by the same factor first
+    # keeps its duration.
+    factor = 2.0 ** (voice.pitch / 12)
+    audio = piper_voices.speak(text, model, voice.rate * factor, _run)
+    return soxr.resample(audio, model.rate * factor, RATE).astype(np.float32)
 
 
 def trim(samples: np.ndarray, level: float = 0.005) -> np.ndarray:
