@@ -140,3 +140,26 @@ def test_a_damaged_folder_is_a_model_error(trained, tmp_path):
     (folder / "keyword.json").write_text("{not json")
     with pytest.raises(ModelError, match="not a readable keyword manifest"):
         audiosift.load(str(folder))
+
+
+def test_the_data_is_the_same_for_the_same_seed():
+    """Clips are embedded on a second thread while the next is synthesized: the windows must still
+    come out the same, in the same order, for a seed (Piper's sampling included), and differ for another."""
+    from audiosift.keywords.recipe import BUDGETS, collect
+    from audiosift.models.wakeword import keyword as keyword_model
+
+    extractor = keyword_model.window_extractor("tflite")
+
+    def windows(seed):
+        synth.reseed(seed)
+        data = collect(PHRASE, BUDGETS["tiny"], ["espeak", "piper"], np.random.default_rng(seed), extractor,
+                       lambda message: None)
+        return data.train.arrays(), data.counts
+
+    (x1, y1, g1), counts1 = windows(5)
+    (x2, y2, g2), counts2 = windows(5)
+    (x3, _, _), _ = windows(6)
+    assert counts1 == counts2 and (y1 == 1).sum() > 0
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(g1, g2)
+    assert x1.shape != x3.shape or np.abs(x1.astype(np.float32) - x3.astype(np.float32)).max() > 1.0

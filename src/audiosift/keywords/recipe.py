@@ -9,7 +9,9 @@ between the synthesizers in use, so each speaks an equal share of every kind of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,6 +49,9 @@ BUDGETS = {
 
 Progress = Callable[[str], None]
 SCRAMBLED_PER_POSITIVE = 0.4  # scrambled copies of the keyword per positive (hard negatives)
+# Clips waiting for the embedding thread: enough to ride out a slow synthesis, few enough to bound
+# memory (a clip is seconds of audio).
+PENDING_CLIPS = 8
 SIMILAR_SHARE = 0.5  # of the read text: sentences holding words like the phrase's
 
 
@@ -64,7 +69,13 @@ class Collected:
 
 
 class Assembler:
-    """Makes the clips of one recipe and turns them into windows as they come (bounded memory)."""
+    """Makes the clips of one recipe and turns them into windows as they come (bounded memory).
+
+    Two things at once, one per core: this thread synthesizes speech (espeak-ng, flite and Piper
+    run one call at a time) while a second thread augments and embeds the clips made so far (the
+    front end is most of the cost: measured 71 of ~120 ms a positive clip). The randomness stays
+    repeatable: each clip's augmentation draws from its own generator, seeded here in order, and
+    its windows are stored in the order the clips were made."""
 
     def __init__(self, phrase: str, recipe: Recipe, engines: list[str], rng: np.random.Generator,
                  extractor, progress: Progress):
@@ -79,6 +90,8 @@ class Assembler:
         self.texts = {"heldout": texts[::10], "train": [t for i, t in enumerate(texts) if i % 10]}
         self.vocab = synth.vocabulary(texts)
         self.pool: list[np.ndarray] = []  # read speech, reused as background babble
+        self._embedder = ThreadPoolExecutor(1, thread_name_prefix="audiosift-embed")
+        self._pending: deque = deque()
 
     def voices(self, split: str, count: int) -> list[synth.Voice]:
         """``count`` random voices of the split, shared between the engines in use."""
@@ -90,14 +103,40 @@ class Assembler:
         return out
 
     def add(self, clip: Clip, split: str) -> None:
-        if split == "train":
-            x, y = dataset.clip_windows(self.extractor, clip)
-            self.train.add(x, y, clip.group)
-        else:
-            windows = self.extractor.frame_scores(clip.audio).astype(np.float16)
-            self.heldout.append((windows, clip.span, len(clip.audio) / dataset.RATE, clip.group))
-        key = f"{split}_{clip.group}"
-        self.counts[key] = self.counts.get(key, 0) + 1
+        self.later(lambda rng, pool: [clip], split)
+
+    def later(self, make: Callable[[np.random.Generator, list], Iterable[Clip]], split: str) -> None:
+        """``make(rng, babble)``'s clips, augmented and embedded on the second thread; stored in order."""
+        seed = int(self.rng.integers(2**63))
+        self._pending.append(self._embedder.submit(self._embed, make, seed, tuple(self.pool), split))
+        while len(self._pending) > PENDING_CLIPS:
+            self._store(self._pending.popleft().result())
+
+    def _embed(self, make, seed: int, pool: tuple, split: str) -> list[tuple]:
+        records = []
+        for clip in make(np.random.default_rng(seed), list(pool)):
+            if split == "train":
+                records.append((clip, *dataset.clip_windows(self.extractor, clip)))
+            else:
+                records.append((clip, self.extractor.frame_scores(clip.audio).astype(np.float16), None))
+        return records
+
+    def _store(self, records: list[tuple]) -> None:
+        for clip, windows, labels in records:
+            if labels is not None:
+                self.train.add(windows, labels, clip.group)
+            else:
+                self.heldout.append((windows, clip.span, len(clip.audio) / dataset.RATE, clip.group))
+            key = f"{'train' if labels is not None else 'heldout'}_{clip.group}"
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def finish(self) -> None:
+        """Wait for every clip to be stored."""
+        while self._pending:
+            self._store(self._pending.popleft().result())
+
+    def close(self) -> None:
+        self._embedder.shutdown(cancel_futures=True)
 
     def speech(self, split: str, minutes: float) -> None:
         voices = self.voices(split, int(minutes * 150 / 12) + 1)  # about one voice per 12-word chunk
@@ -112,29 +151,32 @@ class Assembler:
         if split == "train":
             self.pool.extend(chunks[:40])
         for chunk in chunks:
-            self.add(dataset.negative_clip(chunk, self.rng, self.pool, "speech"), split)
+            self.later(lambda rng, pool, chunk=chunk: [dataset.negative_clip(chunk, rng, pool, "speech")], split)
 
     def short_texts(self, split: str, texts: list[str], group: str) -> None:
         voices = self.voices(split, len(texts))
         for text, voice in zip(texts, voices):
             audio = synth.synthesize(text, voice)
             if len(audio):
-                self.add(dataset.negative_clip(audio, self.rng, self.pool, group), split)
+                self.later(lambda rng, pool, audio=audio: [dataset.negative_clip(audio, rng, pool, group)], split)
 
     def positives(self, split: str, count: int, scrambled: float = 0.0) -> None:
         """``count`` keyword clips; with ``scrambled`` > 0, that many scrambled copies per clip too."""
         for index, voice in enumerate(self.voices(split, count)):
             speech = synth.synthesize(self.phrase, voice)
             lead = self.pool[int(self.rng.integers(len(self.pool)))] if self.pool and self.rng.random() < 0.3 else None
-            self.add(dataset.positive_clip(speech, self.rng, self.pool, lead=lead), split)
-            if self.rng.random() < scrambled:
-                self.add(dataset.scrambled_clip(speech, self.rng, self.pool), split)
+            scramble = self.rng.random() < scrambled
+
+            def make(rng, pool, speech=speech, lead=lead, scramble=scramble):
+                return [dataset.positive_clip(speech, rng, pool, lead=lead)] + \
+                    ([dataset.scrambled_clip(speech, rng, pool)] if scramble else [])
+            self.later(make, split)
             if (index + 1) % max(1, count // 4) == 0:
                 self.progress(f"{split} positives: {index + 1}/{count}")
 
     def noise(self, split: str, minutes: float, clip_s: float = 10.0) -> None:
         for _ in range(max(1, int(minutes * 60 / clip_s))):
-            self.add(dataset.noise_clip(clip_s, self.rng, self.pool), split)
+            self.later(lambda rng, pool: [dataset.noise_clip(clip_s, rng, pool)], split)
 
 
 def collect(phrase: str, recipe: Recipe, engines: list[str], rng: np.random.Generator, extractor,
@@ -144,6 +186,16 @@ def collect(phrase: str, recipe: Recipe, engines: list[str], rng: np.random.Gene
     if not engines:
         raise AudiosiftError("no speech synthesizer: install espeak-ng or flite (apt-get install espeak-ng flite)")
     build = Assembler(phrase, recipe, engines, rng, extractor, progress)
+    try:
+        _assemble(build, phrase, recipe, rng, examples, negatives)
+        build.finish()
+    finally:
+        build.close()
+    return Collected(build.train, build.heldout, build.counts)
+
+
+def _assemble(build: Assembler, phrase: str, recipe: Recipe, rng: np.random.Generator, examples, negatives) -> None:
+    progress = build.progress
     progress(f"negatives: {recipe.speech_minutes:g} min of read text")
     build.speech("train", recipe.speech_minutes)
     progress(f"negatives: {recipe.near_misses} near-misses, {recipe.snippets} short phrases, "
@@ -165,7 +217,6 @@ def collect(phrase: str, recipe: Recipe, engines: list[str], rng: np.random.Gene
     for audio in held_examples:
         padded, span = dataset.keyword_span(audio, pad_s=0.3)
         build.add(Clip(padded, span, "user"), "heldout")
-    return Collected(build.train, build.heldout, build.counts)
 
 
 def _user_examples(build: Assembler, examples: list[np.ndarray], recipe: Recipe) -> list[np.ndarray]:
@@ -177,7 +228,8 @@ def _user_examples(build: Assembler, examples: list[np.ndarray], recipe: Recipe)
         trimmed, span = dataset.keyword_span(audio)
         speech = trimmed[int(span[0] * dataset.RATE): int(span[1] * dataset.RATE)]
         for _ in range(recipe.example_copies):
-            build.add(dataset.positive_clip(speech, build.rng, build.pool, group="user"), "train")
+            build.later(lambda rng, pool, speech=speech: [dataset.positive_clip(speech, rng, pool, group="user")],
+                        "train")
     return held
 
 
