@@ -12,6 +12,7 @@ always score 0 in the detector, so they are never trained on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,9 +138,10 @@ def _noisy(audio: np.ndarray, rng: np.random.Generator, pool, snr: tuple[float, 
 
 
 def speech_chunks(texts: list[str], minutes: float, voices: list[synth.Voice], rng: np.random.Generator,
-                  words_per_chunk: int = 12) -> list[np.ndarray]:
+                  words_per_chunk: int = 12) -> Iterator[np.ndarray]:
     """About ``minutes`` of read text, in chunks of ~``words_per_chunk`` words, each by a random voice
-    of ``voices`` (150 words a minute assumed to size the text). Short chunks: more voices per minute."""
+    of ``voices`` (150 words a minute assumed to size the text), spoken one at a time as they are
+    taken (so a caller can use each while the next is made). Short chunks: more voices per minute."""
     words_needed = int(minutes * 150)
     order = rng.permutation(len(texts))
     chunks, current, total = [], [], 0
@@ -152,7 +154,8 @@ def speech_chunks(texts: list[str], minutes: float, voices: list[synth.Voice], r
             current = []
         if total >= words_needed:
             break
-    return [synth.synthesize(text, voices[int(rng.integers(len(voices)))]) for text in chunks]
+    picks = [int(rng.integers(len(voices))) for _ in chunks]  # drawn up front: the caller's rng moves on
+    return (synth.synthesize(text, voices[pick]) for text, pick in zip(chunks, picks))
 
 
 def snippets(texts: list[str], count: int, rng: np.random.Generator) -> list[str]:

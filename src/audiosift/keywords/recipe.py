@@ -9,6 +9,7 @@ between the synthesizers in use, so each speaks an equal share of every kind of 
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +45,7 @@ BUDGETS = {
     # tiny: for tests and a first look (about half a minute); quick: a few minutes; standard: the default.
     "tiny": Recipe("tiny", 30, 10, 1.0, 0.5, 12, 12, 0.5, 300, (32,), 4),
     "quick": Recipe("quick", 250, 60, 8.0, 4.0, 80, 100, 3.0, 1500),
-    "standard": Recipe("standard", 1600, 150, 45.0, 10.0, 300, 400, 10.0, 4000, (256, 128)),
+    "standard": Recipe("standard", 2400, 150, 50.0, 10.0, 300, 400, 10.0, 4000, (256, 128)),
 }
 
 Progress = Callable[[str], None]
@@ -52,6 +53,7 @@ SCRAMBLED_PER_POSITIVE = 0.4  # scrambled copies of the keyword per positive (ha
 # Clips waiting for the embedding thread: enough to ride out a slow synthesis, few enough to bound
 # memory (a clip is seconds of audio).
 PENDING_CLIPS = 8
+BABBLE_CHUNKS = 40  # the first chunks of training speech, kept as background babble
 SIMILAR_SHARE = 0.5  # of the read text: sentences holding words like the phrase's
 
 
@@ -140,17 +142,17 @@ class Assembler:
 
     def speech(self, split: str, minutes: float) -> None:
         voices = self.voices(split, int(minutes * 150 / 12) + 1)  # about one voice per 12-word chunk
-        chunks = dataset.speech_chunks(self.texts[split], minutes * (1 - SIMILAR_SHARE), voices, self.rng)
+        parts = [dataset.speech_chunks(self.texts[split], minutes * (1 - SIMILAR_SHARE), voices, self.rng)]
         # Hard negatives in running speech: sentences with words spelt like the phrase's words
         # (measured: a first head fired on "contributor", "copied", "covered" for "hey computer").
         # Only the phrase's longer words: "hey" is spelt like "the" and "they", in every sentence.
         long_words = " ".join(word for word in self.phrase.split() if len(word) >= 5) or self.phrase
         similar = synth.sentences_with(self.texts[split], synth.similar_words(long_words, self.vocab))
         if similar:
-            chunks += dataset.speech_chunks(similar, minutes * SIMILAR_SHARE, voices, self.rng)
-        if split == "train":
-            self.pool.extend(chunks[:40])
-        for chunk in chunks:
+            parts.append(dataset.speech_chunks(similar, minutes * SIMILAR_SHARE, voices, self.rng))
+        for index, chunk in enumerate(itertools.chain(*parts)):
+            if split == "train" and index < BABBLE_CHUNKS:
+                self.pool.append(chunk)
             self.later(lambda rng, pool, chunk=chunk: [dataset.negative_clip(chunk, rng, pool, "speech")], split)
 
     def short_texts(self, split: str, texts: list[str], group: str) -> None:
