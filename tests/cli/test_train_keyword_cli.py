@@ -88,6 +88,10 @@ def test_cli_errors_are_one_line(cli_error, tmp_path):
               r"no such folder")
     cli_error(["evaluate-keyword", "wake-word", "--recordings", tmp_path / "file"], r"--times")
     cli_error(["evaluate-keyword", "wake-word"], r"nothing to evaluate")
+    cli_error(["evaluate-keyword", "-m", "wake-word"], r"nothing to evaluate")  # -m as every command spells it
+    cli_error(["evaluate-keyword", "--negatives", tmp_path / "file"], r"no model given: name it as MODEL or with --model")
+    cli_error(["evaluate-keyword", "wake-word", "-m", "wake-word-micro"], r"two models given")
+    cli_error(["export", "--output", tmp_path / "z"], r"no model given")
 
 
 def test_evaluate_keyword_on_negatives_only_reports_false_accepts(tmp_path, capsys):
@@ -99,7 +103,7 @@ def test_evaluate_keyword_on_negatives_only_reports_false_accepts(tmp_path, caps
 
     noise = tmp_path / "noise.wav"
     sf.write(noise, (0.05 * np.random.default_rng(0).standard_normal(3 * 16000)).astype(np.float32), 16000)
-    code = main(["evaluate-keyword", "wake-word", "--label", "alexa", "--negatives", str(noise),
+    code = main(["evaluate-keyword", "--model", "wake-word", "--label", "alexa", "--negatives", str(noise),
                  "-o", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert code == 0 and "recall n/a" in out and (tmp_path / "out" / "report.json").is_file()

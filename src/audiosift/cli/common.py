@@ -33,6 +33,23 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_model: str = "k
                         help="show the model libraries' loading messages, progress bars and warnings (default: quiet)")
 
 
+def add_required_model_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """The model a command cannot do without, as its first argument (``export MODEL``) or spelt as
+    every other command spells it (``--model/-m``); :func:`required_model` reads either."""
+    parser.add_argument("model", nargs="?", default=None, metavar="MODEL", help=help)
+    parser.add_argument("--model", "-m", dest="model_option", default=None, metavar="MODEL",
+                        help="the same as MODEL")
+
+
+def required_model(args) -> str:
+    given = [value for value in (args.model, args.model_option) if value]
+    if not given:
+        raise UsageError("no model given: name it as MODEL or with --model/-m")
+    if len(set(given)) > 1:
+        raise UsageError(f"two models given ({given[0]!r} as MODEL, {given[1]!r} with --model): give one")
+    return given[0]
+
+
 def add_backend_argument(parser: argparse.ArgumentParser) -> None:
     """``--backend``: the one definition, for the commands that take ``--model`` and for ``serve``."""
     parser.add_argument("--backend", default="auto", choices=BACKENDS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from audiosift.cli.common import cli_wording, non_negative_number
+from audiosift.cli.common import add_required_model_argument, cli_wording, non_negative_number, required_model
 from audiosift.cli.windowed import non_negative_seconds, probability
 from audiosift.errors import OutputError, UsageError
 
@@ -22,7 +22,7 @@ def register(subparsers) -> None:
                     "(miss rate against false accepts per hour over thresholds). An event finds a keyword when "
                     "it fires between the keyword's start and its end plus --tolerance; any other event is a "
                     "false accept; hours count all audio scored.")
-    parser.add_argument("model", help="a folder from train-keyword, or a detector preset (wake-word, wake-word-micro)")
+    add_required_model_argument(parser, "a folder from train-keyword, or a detector preset (wake-word, wake-word-micro)")
     parser.add_argument("--recordings", nargs="+", default=(), metavar="PATH",
                         help="long recordings (files or folders) whose keyword times are in --times")
     parser.add_argument("--times", default=None, metavar="CSV",
@@ -46,6 +46,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    args.model = required_model(args)
     from audiosift.api import load
     from audiosift.inference.detector import is_detector
     from audiosift.keywords import evaluate

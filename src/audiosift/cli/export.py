@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from audiosift.cli.common import cli_wording, positive_int
+from audiosift.cli.common import add_required_model_argument, cli_wording, positive_int, required_model
 from audiosift.errors import UsageError
 
 
@@ -15,7 +15,7 @@ def register(subparsers) -> None:
                     "and text towers) to ONNX with dynamic batch and time axes, beside its feature extractor, "
                     "labels and a manifest (source, fingerprint, options, fidelity measured against the "
                     "source). `audiosift classify --model DIR` then runs it on onnxruntime.")
-    parser.add_argument("model", metavar="MODEL", help="preset name, hub id or local folder")
+    add_required_model_argument(parser, "preset name, hub id or local folder")
     parser.add_argument("--output", "-o", required=True, help="folder to write (must be new or empty)")
     parser.add_argument("--int8", action="store_true",
                         help="int8 weights (onnxruntime dynamic quantisation); its fidelity against float32 "
@@ -28,6 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    args.model = required_model(args)
     try:
         from audiosift.models.onnx_export import export_model
     except ImportError as error:
