@@ -93,12 +93,18 @@ def test_a_text_starting_with_a_dash_is_spoken_not_read_as_an_option(engine, nam
 def test_an_unusable_voice_config_is_skipped_with_a_warning(monkeypatch, tmp_path):
     (tmp_path / "broken.onnx").write_bytes(b"")
     (tmp_path / "broken.onnx.json").write_text('{"audio": {}}')
+    (tmp_path / "de_DE-x-low.onnx").write_bytes(b"")
+    (tmp_path / "de_DE-x-low.onnx.json").write_text(
+        '{"audio": {"sample_rate": 16000}, "espeak": {"voice": "de"}, "phoneme_id_map": {"^": [1], "$": [2], "_": [0]}}')
     monkeypatch.setenv(piper_voices.FOLDER_VARIABLE, str(tmp_path))
     piper_voices.installed.cache_clear()
     try:
-        with pytest.warns(UserWarning, match="broken.onnx.json: skipped, not a usable Piper voice"):
+        with pytest.warns(UserWarning) as caught:
             voices = piper_voices.installed()
-        assert "broken" not in voices and JOE in voices
+        messages = " | ".join(str(warning.message) for warning in caught)
+        assert "broken.onnx.json: skipped, not a usable Piper voice" in messages
+        assert "de_DE-x-low.onnx.json: skipped, not a usable Piper voice (not an English voice" in messages
+        assert "broken" not in voices and "de_DE-x-low" not in voices and JOE in voices
     finally:
         monkeypatch.delenv(piper_voices.FOLDER_VARIABLE)
         piper_voices.installed.cache_clear()

@@ -89,6 +89,8 @@ def _check_config(path: Path) -> tuple[str, dict]:
         return "its phoneme_id_map lacks the start, end or pad symbol", {}
     if settings.get("phoneme_type", "espeak") != "espeak" or settings.get("num_speakers", 1) != 1:
         return "only single-speaker voices with espeak phonemes are used", {}
+    if not str(settings.get("espeak", {}).get("voice", "en")).startswith("en"):
+        return "not an English voice (keywords and their negatives are English text)", {}
     return "", settings
 
 
