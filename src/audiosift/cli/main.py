@@ -63,9 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     args.verbose = getattr(args, "verbose", False)  # commands without a model have no --verbose
     with warnings.catch_warnings(), verbosity(args.verbose):  # restored on return, for in-process callers
         warnings.showwarning = _one_line_warning  # no file:line noise for users
-        # transformers' AST extractor warns at every load about empty mel filters in the model's own config.
-        if not args.verbose:
-            warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
+        if not args.verbose:  # the load paths' noise (quiet.NOISY_WARNINGS) also when it comes later
+            from audiosift.models.quiet import NOISY_WARNINGS
+
+            for message in NOISY_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
         return run_guarded(args)
 
 
