@@ -98,6 +98,8 @@ def reseed(seed: int) -> None:
     """Make the voices' randomness (VITS samples its prosody and durations from onnxruntime's
     RandomNormal ops) a function of ``seed``: onnxruntime seeds those ops when a session is made,
     so the sessions are made anew after setting its seed."""
+    if not installed():  # no voices (or no onnxruntime): nothing to seed
+        return
     import onnxruntime
 
     _session.cache_clear()
@@ -111,6 +113,13 @@ def _session(model: Path):
     return ort_session.session(model, threads=1)  # one clip at a time; the other core featurizes
 
 
+@lru_cache(maxsize=4096)
+def _ipa(words: str, espeak_voice: str, run) -> str:
+    """espeak-ng's IPA for one clause (cached: every positive clip speaks the same phrase)."""
+    ipa = run(["espeak-ng", "-q", "-v", espeak_voice, "--ipa", "--", words]).decode()
+    return " ".join(line.strip() for line in ipa.splitlines() if line.strip())
+
+
 def phoneme_ids(text: str, voice: PiperVoice, run) -> list[int]:
     """One sentence as the voice's phoneme ids: espeak-ng IPA, clause by clause with its punctuation,
     split into code points (NFD, so a diacritic is a phoneme of its own), each followed by the pad."""
@@ -120,8 +129,7 @@ def phoneme_ids(text: str, voice: PiperVoice, run) -> list[int]:
     for words, punctuation in CLAUSE.findall(text):
         if not words.strip():
             continue
-        ipa = run(["espeak-ng", "-q", "-v", espeak_voice, "--ipa", "--", words]).decode()
-        phonemes += " ".join(line.strip() for line in ipa.splitlines() if line.strip())
+        phonemes += _ipa(words, espeak_voice, run)
         phonemes += punctuation[:1] + (" " if punctuation[:1] in ",;:" else "")
     ids = [*id_map[BOS], *id_map[PAD]]
     for phoneme in unicodedata.normalize("NFD", phonemes.strip()):

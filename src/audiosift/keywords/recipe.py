@@ -21,6 +21,7 @@ import numpy as np
 from audiosift.errors import AudiosiftError, UsageError
 from audiosift.keywords import dataset, synth
 from audiosift.keywords.dataset import Clip, Windows
+from audiosift.keywords.engines import ENGINES
 
 
 @dataclass(frozen=True)
@@ -118,18 +119,18 @@ class Assembler:
         records = []
         for clip in make(np.random.default_rng(seed), list(pool)):
             if split == "train":
-                records.append((clip, *dataset.clip_windows(self.extractor, clip)))
+                records.append((split, clip, *dataset.clip_windows(self.extractor, clip)))
             else:
-                records.append((clip, self.extractor.frame_scores(clip.audio).astype(np.float16), None))
+                records.append((split, clip, self.extractor.frame_scores(clip.audio).astype(np.float16), None))
         return records
 
     def _store(self, records: list[tuple]) -> None:
-        for clip, windows, labels in records:
-            if labels is not None:
+        for split, clip, windows, labels in records:
+            if split == "train":
                 self.train.add(windows, labels, clip.group)
             else:
                 self.heldout.append((windows, clip.span, len(clip.audio) / dataset.RATE, clip.group))
-            key = f"{'train' if labels is not None else 'heldout'}_{clip.group}"
+            key = f"{split}_{clip.group}"
             self.counts[key] = self.counts.get(key, 0) + 1
 
     def finish(self) -> None:
@@ -186,7 +187,7 @@ def collect(phrase: str, recipe: Recipe, engines: list[str], rng: np.random.Gene
     """All training and held-out windows of ``recipe`` for ``phrase`` (the order keeps babble
     available before the positives that use it)."""
     if not engines:
-        raise AudiosiftError("no speech synthesizer: install espeak-ng or flite (apt-get install espeak-ng flite)")
+        raise AudiosiftError("no speech synthesizer: " + "; ".join(f"{name}: {how}" for name, how in ENGINES.items()))
     build = Assembler(phrase, recipe, engines, rng, extractor, progress)
     try:
         _assemble(build, phrase, recipe, rng, examples, negatives)

@@ -19,8 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import soxr
 
+from audiosift.audio.decode import resample
 from audiosift.errors import AudiosiftError, UsageError
 from audiosift.keywords import piper_voices
 from audiosift.keywords.engines import ENGINES
@@ -110,8 +110,7 @@ def random_voices(engine: str, count: int, rng: np.random.Generator, variants=No
 
 def reseed(seed: int) -> None:
     """Make what the synthesizers say from here on repeatable (espeak-ng and flite always are)."""
-    if piper_voices.installed():
-        piper_voices.reseed(seed)
+    piper_voices.reseed(seed)
 
 
 def synthesize(text: str, voice: Voice) -> np.ndarray:
@@ -133,9 +132,7 @@ def synthesize(text: str, voice: Voice) -> np.ndarray:
             raise UsageError(f"unknown synthesizer {voice.engine!r}: expected one of {', '.join(ENGINES)}")
         samples, rate = _read_written(command, path, text)
     samples = samples.mean(axis=1)
-    if rate != RATE:
-        samples = soxr.resample(samples, rate, RATE).astype(np.float32)
-    return trim(samples)
+    return trim(resample(samples.astype(np.float32, copy=False), rate, RATE))
 
 
 def _read_written(command: list[str], path: Path, text: str) -> tuple[np.ndarray, int]:
@@ -159,7 +156,7 @@ def _piper(text: str, voice: Voice) -> np.ndarray:
     # keeps its duration.
     factor = 2.0 ** (voice.pitch / 12)
     audio = piper_voices.speak(text, model, voice.rate * factor, _run)
-    return soxr.resample(audio, model.rate * factor, RATE).astype(np.float32)
+    return resample(audio, model.rate * factor, RATE)
 
 
 def trim(samples: np.ndarray, level: float = 0.005) -> np.ndarray:

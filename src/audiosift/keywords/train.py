@@ -23,6 +23,7 @@ import numpy as np
 
 from audiosift.errors import OutputError, UnsupportedModelError
 from audiosift.keywords import evaluate, synth
+from audiosift.keywords.engines import ENGINES
 from audiosift.keywords.recipe import Collected, Progress, collect, read_audio_folder, recipe_named
 from audiosift.models.wakeword import keyword as keyword_model
 from audiosift.models.wakeword.openwakeword import STARTUP_FRAMES
@@ -90,7 +91,6 @@ def train_keyword(phrase: str, output: str | Path, *, examples: str | Path | Non
 
 def _engines(requested: list[str] | None) -> list[str]:
     from audiosift.errors import UsageError
-    from audiosift.keywords.engines import ENGINES
 
     installed = synth.engines_available()
     if requested is None:
@@ -195,11 +195,13 @@ def _to_numpy(model, mean: np.ndarray, std: np.ndarray):
     return keyword_model.MlpHead(arrays)
 
 
-def heldout_recordings(head, data: Collected, groups: set[str] | None = None) -> list[evaluate.ScoredRecording]:
-    """The held-out clips scored by ``head`` as the detector streams them (first frames at 0)."""
+def heldout_recordings(head, data: Collected, groups: set[str] | None = None,
+                       exclude: frozenset[str] = frozenset()) -> list[evaluate.ScoredRecording]:
+    """The held-out clips (of ``groups``, all but ``exclude``) scored by ``head`` as the detector
+    streams them (first frames at 0)."""
     out = []
     for index, (windows, span, seconds, group) in enumerate(data.heldout):
-        if groups is not None and group not in groups:
+        if (groups is not None and group not in groups) or group in exclude:
             continue
         scores = head(windows.astype(np.float32)).astype(np.float64)
         scores[:STARTUP_FRAMES] = 0.0
@@ -214,8 +216,7 @@ def choose_threshold(head, data: Collected, max_fa_per_hour: float) -> tuple[dic
     confusers, where one false accept would count as several per hour of audio and pin the threshold
     to its top (measured: chosen 0.999999, 62% recall on held-out flite, where 0.99937 found 89% at
     <= 1 false accept/h). How many near-misses fire at the chosen threshold is reported beside it."""
-    groups = {group for *_, group in data.heldout}
-    recordings = heldout_recordings(head, data, groups - {"near-miss"})
+    recordings = heldout_recordings(head, data, exclude=frozenset({"near-miss"}))
     curve = evaluate.det_curve(recordings)
     point = evaluate.pick_threshold(curve, max_fa_per_hour)
     misses = heldout_recordings(head, data, {"near-miss"})

@@ -15,7 +15,7 @@ from __future__ import annotations
 from audiosift.errors import ModelError
 
 
-def session(path: str, threads: int = 1, quiet: bool = True):
+def session(path: str, threads: int = 1):
     """An ``InferenceSession`` of ``path`` on the CPU provider: ``threads`` intra-op threads, one
     inter-op thread (callers run batches side by side themselves), all graph optimisations."""
     import onnxruntime
@@ -26,8 +26,7 @@ def session(path: str, threads: int = 1, quiet: bool = True):
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
-    if quiet:
-        options.log_severity_level = 3  # errors only: its optimiser's notes (CastLike not folded) are noise
+    options.log_severity_level = 3  # errors only: its optimiser's notes (CastLike not folded) are noise
     try:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own untyped errors (InvalidProtobuf, Fail, NoSuchFile)
