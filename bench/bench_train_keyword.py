@@ -11,6 +11,8 @@ measured on flite's voices, next to the pre-trained wake words on the same audio
    its own (2-3 s of audio before it, 1 s after).
 3. Every detector runs over all of it (each recording its own stream); recall and false accepts per
    hour at the model's own threshold, the best recall at <= 1 false accept/h, and a DET plot each.
+4. For the custom keyword at its threshold: recall per flite voice, and each false accept with its
+   voice and the sentence that fired (each sentence of that recording rescored alone).
 
 Run: .venv/bin/python bench/bench_train_keyword.py [--phrase "hey computer"] [--hours 1]
      [--positives 120] [--budget standard] [--model DIR (skip training)] [--output DIR]
@@ -40,7 +42,8 @@ def load_average() -> str:
 
 def negative_pieces(hours: float, rng: np.random.Generator):
     """~``hours`` of held-out audio in ~1 minute pieces: 4/5 flite speech (a quarter of it over
-    background at 10-20 dB), 1/5 noise, tones and music-like sound alone."""
+    background at 10-20 dB), 1/5 noise, tones and music-like sound alone. Yields ``(name, audio,
+    (voice, sentences) or None)``."""
     texts = synth.sentences(bench=True)
     target = hours * 3600
     made = 0.0
@@ -48,33 +51,35 @@ def negative_pieces(hours: float, rng: np.random.Generator):
     while made < target:
         if index % 5 == 4:
             piece = augment.background(60 * RATE, rng) * 10 ** (rng.uniform(-40, -10) / 20)
-            kind = "non-speech"
+            kind, spoken = "non-speech", None
         else:
             voices = synth.random_voices("flite", 1, rng)
             start = int(rng.integers(len(texts)))
-            chosen = " ".join(texts[start: start + 8])
-            piece = synth.synthesize(chosen, voices[0])
+            spoken = (voices[0], texts[start: start + 8])
+            piece = synth.synthesize(" ".join(spoken[1]), voices[0])
             if rng.random() < 0.25:
                 piece = augment.mix(piece, augment.background(len(piece), rng), rng.uniform(10, 20))
             piece = augment.gain(piece, rng, -20, -1)
             kind = "speech"
         made += len(piece) / RATE
         index += 1
-        yield f"{kind}-{index}", piece.astype(np.float32)
+        yield f"{kind}-{index}", piece.astype(np.float32), spoken
 
 
 def positive_clips(text: str, count: int, rng: np.random.Generator):
     """``text`` by random flite voices: clean, or over background at 20 or 10 dB; 2-3 s of audio
-    before it (so the detector has a full window of real audio, as mid-stream) and 1 s after."""
+    before it (so the detector has a full window of real audio, as mid-stream) and 1 s after.
+    Yields ``(name, audio, span, voice)``."""
     for index in range(count):
-        speech = synth.synthesize(text, synth.random_voices("flite", 1, rng)[0])
+        voice = synth.random_voices("flite", 1, rng)[0]
+        speech = synth.synthesize(text, voice)
         lead = rng.uniform(2.0, 3.0)
         audio = np.concatenate([np.zeros(int(lead * RATE), np.float32), speech, np.zeros(RATE, np.float32)])
         snr = [None, 20.0, 10.0][index % 3]
         if snr is not None:
             audio = augment.mix(audio, augment.background(len(audio), rng), snr)
         audio = augment.gain(audio + augment.coloured_noise(len(audio), rng) * 1e-4, rng, -20, -1)
-        yield f"{text}-{index}", audio.astype(np.float32), (lead, lead + len(speech) / RATE)
+        yield f"{text}-{index}", audio.astype(np.float32), (lead, lead + len(speech) / RATE), voice
 
 
 def detectors(model_folder: Path, phrase: str):
@@ -89,24 +94,59 @@ def detectors(model_folder: Path, phrase: str):
             ("microWakeWord", mww, "alexa", "alexa"), ("microWakeWord", mww, "hey jarvis", "hey jarvis")]
 
 
-def score_all(rows, hours: float, positives: int, seed: int) -> dict:
-    """Scored recordings per row: the shared negatives, then each row's own phrase clips."""
+def score_all(rows, hours: float, positives: int, seed: int) -> tuple[dict, dict]:
+    """Scored recordings per row (the shared negatives, then each row's own phrase clips), and what
+    was spoken in each recording: ``{name: (voice, sentences or None)}``."""
     rng = np.random.default_rng(seed)
     scored = {i: [] for i in range(len(rows))}
+    said_in = {}
     backends = {id(b): b for _, b, _, _ in rows}
-    for name, piece in negative_pieces(hours, rng):
+    for name, piece, said in negative_pieces(hours, rng):
+        said_in[name] = said
         per_backend = {key: b.frame_scores(piece) for key, b in backends.items()}  # one pass per front end
         for i, (_, backend, label, _) in enumerate(rows):
             scored[i].append(_recording(backend, label, name, piece, per_backend[id(backend)], []))
     phrases = sorted({p for *_, p in rows})
     for text in phrases:
         clips = list(positive_clips(text, positives, rng))
-        for name, audio, span in clips:
+        for name, audio, span, voice in clips:
+            said_in[name] = (voice, None)
             per_backend = {key: b.frame_scores(audio) for key, b in backends.items()}
             for i, (_, backend, label, spoken) in enumerate(rows):
                 occurrences = [span] if spoken == text else []
                 scored[i].append(_recording(backend, label, name, audio, per_backend[id(backend)], occurrences))
-    return scored
+    return scored, said_in
+
+
+def diagnose(backend, recordings, spoken: dict, threshold: float) -> dict:
+    """At ``threshold``: recall per flite voice, and each false accept's time with the likeliest
+    sentence behind it (the recording's sentences rescored one by one, alone, by the same voice,
+    after 1 s of silence; whether that one alone crosses the threshold is said too)."""
+    by_voice: dict[str, list[int]] = {}
+    false_accepts = []
+    for recording in recordings:
+        events = evaluate.event_times(recording.times, recording.scores, threshold, 1.0)
+        found, false = evaluate.match(events, recording.occurrences, evaluate.DEFAULT_TOLERANCE_S)
+        voice, sentences = spoken[recording.name] or (None, None)  # None: noise, tones, music
+        if recording.occurrences:
+            hits = by_voice.setdefault(voice.name, [0, 0])
+            hits[0] += found
+            hits[1] += len(recording.occurrences)
+        if not false:
+            continue
+        line = {"recording": recording.name, "false_accepts": false,
+                "times_s": [round(float(t), 2) for t in events if not any(
+                    start <= t <= end + evaluate.DEFAULT_TOLERANCE_S for start, end in recording.occurrences)]}
+        if sentences:
+            pad = np.zeros(RATE, np.float32)
+            alone = [(float(backend.frame_scores(np.concatenate([pad, synth.synthesize(text, voice) * 0.3, pad])).max()),
+                      text) for text in sentences]
+            score, text = max(alone)
+            line.update(voice=f"{voice.name} stretch {voice.rate:.2f} f0 {voice.pitch:.0f}", likeliest_sentence=text,
+                        its_score_alone=round(score, 6), fires_alone=score > threshold)
+        false_accepts.append(line)
+    return {"recall_by_voice": {name: f"{hit}/{total}" for name, (hit, total) in sorted(by_voice.items())},
+            "false_accepts": false_accepts}
 
 
 def _recording(backend, label, name, audio, rows, occurrences):
@@ -143,7 +183,7 @@ def main() -> None:
         if args.model else train(args)
     rows = detectors(folder, args.phrase)
     started = time.perf_counter()
-    scored = score_all(rows, args.hours, args.positives, args.seed)
+    scored, spoken = score_all(rows, args.hours, args.positives, args.seed)
     print(f"scored in {time.perf_counter() - started:.0f} s; load {load_average()}", flush=True)
     results = []
     for i, (name, backend, label, _) in enumerate(rows):
@@ -157,6 +197,11 @@ def main() -> None:
         stem = f"{name.split()[0]}-{label}".replace(" ", "_")
         evaluate.plot_det(summary["curve"], Path(args.output) / f"det-{stem}.png", f"{name}: {label}", threshold)
         results.append({"model": name, "label": label, **summary})
+        if i == 0:  # the custom keyword
+            results[-1]["diagnosis"] = diagnose(backend, scored[i], spoken, threshold)
+            for line in results[-1]["diagnosis"]["false_accepts"]:
+                print(f"  false accept: {line}", flush=True)
+            print(f"  recall by voice: {results[-1]['diagnosis']['recall_by_voice']}", flush=True)
         print(f"{name:>24} {label:>14}: threshold {threshold:.7g} recall {at['recall']:.1%} ({at['found']}/"
               f"{at['occurrences']}), {at['false_accepts']} FA in {at['hours']:.2f} h = "
               f"{at['false_accepts_per_hour']:.2f}/h | best recall at <=1 FA/h: {best['recall']:.1%} "

@@ -53,15 +53,85 @@ def test_manifest_says_what_was_trained(trained):
     manifest = json.loads((folder / "keyword.json").read_text())
     assert manifest == result.manifest
     assert sorted(p.name for p in folder.iterdir()) == ["head.npz", "keyword.json"]
-    assert manifest["phrase"] == PHRASE and manifest["format"] == "audiosift-keyword/1"
+    assert manifest["phrase"] == PHRASE and manifest["format"] == "audiosift-keyword/2"
     assert 0.0 < manifest["threshold"] < 1.0
     assert manifest["recipe"]["engines"] == ["espeak"] and manifest["recipe"]["name"] == "tiny"
-    assert manifest["head"]["sizes"] == [1536, 32, 1]
+    assert manifest["head"] == {"type": "mean of mlps", "count": 2, "sizes": [1536, 32, 1]}
+    assert manifest["smoothing_frames"] == 5
     held = manifest["heldout"]
     assert held["occurrences"] == 10 and 0 <= held["found"] <= 10 and held["hours"] > 0
     assert manifest["recipe"]["clips"]["train_positive"] == 30
     with np.load(folder / "head.npz", allow_pickle=False) as arrays:  # plain arrays, no pickles
-        assert sorted(arrays.files) == ["b0", "b1", "w0", "w1"]
+        assert sorted(arrays.files) == ["h0_b0", "h0_b1", "h0_w0", "h0_w1", "h1_b0", "h1_b1", "h1_w0", "h1_w1"]
+        assert np.abs(arrays["h0_w0"] - arrays["h1_w0"]).max() > 1e-3  # two heads, not one twice
+
+
+def test_detector_scores_are_those_training_chose_the_threshold_on(trained):
+    """The stream's score (the heads' mean over the last 5 frames) equals what training's held-out
+    scoring computes from the clip's windows: the threshold was chosen on the detector's own scores."""
+    from audiosift.models.wakeword import keyword as keyword_model
+
+    backend = audiosift.load(str(trained[0])).backend
+    audio = np.concatenate([np.zeros(6000, np.float32), synth.synthesize(PHRASE, TEST_VOICES[2]),
+                            np.zeros(4000, np.float32)])
+    extractor = keyword_model.window_extractor("tflite")
+    with np.load(trained[0] / "head.npz") as arrays:
+        head = keyword_model.MeanHead.from_arrays(dict(arrays), 2, trained[0] / "head.npz")
+    expected = keyword_model.clip_scores(head, extractor.frame_scores(audio), 5, extractor.initial_history())
+    expected[: backend.startup_frames] = 0.0
+    streamed = backend.frame_scores(audio)[:, 0]
+    np.testing.assert_allclose(streamed, expected, atol=1e-6)
+    raw = head(extractor.frame_scores(audio))
+    raw[: backend.startup_frames] = 0.0
+    assert streamed.max() > 0.3 and np.abs(streamed - raw).max() > 1e-3  # smoothing changed the scores
+
+
+def test_a_format_1_folder_still_loads(trained, tmp_path):
+    """Folders from before the heads were averaged (one MLP, w0/b0/..., no smoothing) score as before."""
+    import shutil
+
+    from audiosift.models.wakeword import keyword as keyword_model
+
+    folder = tmp_path / "old"
+    shutil.copytree(trained[0], folder)
+    manifest = json.loads((folder / "keyword.json").read_text())
+    manifest["format"] = "audiosift-keyword/1"
+    del manifest["smoothing_frames"]
+    (folder / "keyword.json").write_text(json.dumps(manifest))
+    with np.load(folder / "head.npz") as arrays:
+        first = {name[3:]: arrays[name] for name in arrays.files if name.startswith("h0_")}
+    np.savez(folder / "head.npz", **first)
+    audio = np.concatenate([np.zeros(6000, np.float32), synth.synthesize(PHRASE, TEST_VOICES[2]),
+                            np.zeros(8000, np.float32)])
+    extractor = keyword_model.window_extractor("tflite")
+    expected = keyword_model.MlpHead(first)(extractor.frame_scores(audio))
+    expected[:5] = 0.0
+    scores = audiosift.load(str(folder)).backend.frame_scores(audio)[:, 0]
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+    assert scores.max() > 0.1
+
+
+def test_heads_trained_side_by_side_are_repeatable():
+    """Two heads train at once on two threads; each draws from its own seed, so the result is the
+    same run to run, and another seed gives other heads."""
+    from audiosift.keywords.recipe import BUDGETS
+    from audiosift.keywords.train import fit_heads
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((600, 1536)).astype(np.float16)
+    y = (rng.random(600) < 0.3).astype(np.int8)
+    x[y == 1, :50] += 1.5
+    groups = np.where(y == 1, "positive", "speech")
+    recipe = BUDGETS["tiny"]
+
+    def weights(seed):
+        return [head.arrays()["w0"] for head in fit_heads(x, y, groups, recipe, seed, lambda m: None)]
+
+    first, again, other = weights(3), weights(3), weights(4)
+    assert len(first) == recipe.heads == 2
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert np.abs(first[0] - first[1]).max() > 1e-3 and np.abs(first[0] - other[0]).max() > 1e-3
 
 
 def test_finds_its_phrase_better_than_other_phrases(trained):
@@ -101,9 +171,9 @@ def test_frame_labels_follow_the_phrase():
 def test_numpy_head_matches_the_trained_network():
     import torch
 
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(1536, 8), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(8, 1))
-    model.eval()
+    from audiosift.keywords.torch_mlp import DropoutMlp
+
+    model = DropoutMlp([1536, 8, 4, 1], seed=0, dropout=0.5)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 1536)).astype(np.float32)
     mean, std = rng.standard_normal(1536).astype(np.float32), rng.uniform(0.5, 2, 1536).astype(np.float32)
@@ -139,6 +209,15 @@ def test_a_damaged_folder_is_a_model_error(trained, tmp_path):
         audiosift.load(str(folder))
     (folder / "keyword.json").write_text("{not json")
     with pytest.raises(ModelError, match="not a readable keyword manifest"):
+        audiosift.load(str(folder))
+    good = json.loads((trained[0] / "keyword.json").read_text())
+    (folder / "keyword.json").write_text(json.dumps({k: v for k, v in good.items() if k != "smoothing_frames"}))
+    with pytest.raises(ModelError, match="smoothing_frames"):
+        audiosift.load(str(folder))
+    (folder / "keyword.json").write_text(json.dumps(good))
+    with np.load(folder / "head.npz") as arrays:  # one head's weights where the manifest says two
+        np.savez(folder / "head.npz", **{name: arrays[name] for name in arrays.files if name.startswith("h0_")})
+    with pytest.raises(ModelError, match="says 2 heads"):
         audiosift.load(str(folder))
 
 

@@ -35,6 +35,21 @@ def reverb(samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (wet / (np.max(np.abs(wet)) + 1e-9) * np.max(np.abs(samples))).astype(np.float32)
 
 
+def colour(samples: np.ndarray, rng: np.random.Generator, max_db: float = 8.0) -> np.ndarray:
+    """Another microphone, loudspeaker or synthesizer's timbre: a smooth random equaliser (gains of
+    up to +-``max_db`` at 8 points evenly spaced on the mel scale, interpolated between them), and a
+    quarter of the time the band cut above 3.4-5.5 kHz (telephone-like and 8 kHz voices)."""
+    spectrum = np.fft.rfft(samples)
+    hz = np.fft.rfftfreq(len(samples), 1.0 / RATE)
+    mel = 2595.0 * np.log10(1.0 + hz / 700.0)  # the mel scale: even steps are even steps in pitch
+    points = np.linspace(0.0, mel[-1], 8)
+    response = 10 ** (np.interp(mel, points, rng.uniform(-max_db, max_db, len(points))) / 20)
+    if rng.random() < 0.25:
+        response *= 1.0 / (1.0 + (hz / rng.uniform(3400.0, 5500.0)) ** 8)  # an 8th-order low-pass shape
+    coloured = np.fft.irfft(spectrum * response, n=len(samples))
+    return (coloured / (np.max(np.abs(coloured)) + 1e-9) * np.max(np.abs(samples))).astype(np.float32)
+
+
 def coloured_noise(length: int, rng: np.random.Generator, exponent: float | None = None) -> np.ndarray:
     """Noise with power ~ 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS."""
     if exponent is None:

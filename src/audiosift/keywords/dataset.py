@@ -28,6 +28,7 @@ PARTIAL_BEFORE_S = 0.3
 CONTEXT_S = 0.775 + (HEAD_EMBEDDINGS - 1) * FRAME_S
 LEAD_S = 1.5  # audio before a keyword in its clip
 POSITIVE_SPEED = (0.85, 1.18)
+COLOUR_SHARE = 0.5  # clips given another timbre (augment.colour), positives and negatives alike
 NEGATIVE_SPEED = (0.75, 1.35)
 WINDOW_SIZE = HEAD_EMBEDDINGS * EMBEDDING_SIZE  # 1536 inputs to the head
 
@@ -84,6 +85,8 @@ def positive_clip(speech: np.ndarray, rng: np.random.Generator, pool: list[np.nd
     after silence (or after other speech, ``lead``), over noise, music, tones or babble at 0-30 dB
     SNR, at a random level."""
     speech = augment.speed(speech, rng.uniform(*POSITIVE_SPEED))
+    if rng.random() < COLOUR_SHARE:
+        speech = augment.colour(speech, rng)
     if rng.random() < 0.35:
         speech = augment.reverb(speech, rng)
     keyword_len = len(speech)
@@ -104,6 +107,8 @@ def negative_clip(audio: np.ndarray, rng: np.random.Generator, pool: list[np.nda
     audio = augment.speed(audio, rng.uniform(*NEGATIVE_SPEED))
     if rng.random() < 0.15:
         audio = audio[::-1].copy()
+    if rng.random() < COLOUR_SHARE:
+        audio = augment.colour(audio, rng)
     if rng.random() < 0.3:
         audio = augment.reverb(audio, rng)
     pad = np.zeros(int(rng.uniform(0.2, 0.8) * RATE), np.float32)

@@ -37,6 +37,8 @@ class Recipe:
     steps: int  # optimiser steps of the head
     hidden: tuple[int, ...] = (128, 64)
     example_copies: int = 20  # augmented copies of each user recording
+    heads: int = 2  # MLPs trained from different seeds, two at a time; the detector averages them
+    smoothing_frames: int = 5  # the detector's score: the mean of its last 5 frames (400 ms)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "hidden": list(self.hidden)}  # as JSON will give it back
@@ -46,7 +48,7 @@ BUDGETS = {
     # tiny: for tests and a first look (about half a minute); quick: a few minutes; standard: the default.
     "tiny": Recipe("tiny", 30, 10, 1.0, 0.5, 12, 12, 0.5, 300, (32,), 4),
     "quick": Recipe("quick", 250, 60, 8.0, 4.0, 80, 100, 3.0, 1500),
-    "standard": Recipe("standard", 2400, 150, 50.0, 10.0, 300, 400, 10.0, 4000, (256, 128)),
+    "standard": Recipe("standard", 2400, 150, 50.0, 10.0, 300, 400, 10.0, 4000, (256, 128), heads=4),
 }
 
 Progress = Callable[[str], None]
@@ -121,7 +123,8 @@ class Assembler:
             if split == "train":
                 records.append((split, clip, *dataset.clip_windows(self.extractor, clip)))
             else:
-                records.append((split, clip, self.extractor.frame_scores(clip.audio).astype(np.float16), None))
+                # float32, as the detector scores them: the threshold is chosen on these scores.
+                records.append((split, clip, self.extractor.frame_scores(clip.audio), None))
         return records
 
     def _store(self, records: list[tuple]) -> None:

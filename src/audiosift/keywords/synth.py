@@ -30,6 +30,7 @@ LICENCE_DIR = Path("/usr/share/common-licenses")
 # Licence texts are split by file: training reads these, the benchmark's held-out speech reads the
 # others (BENCH_TEXTS), so no sentence it scores was seen in training.
 BENCH_TEXTS = ("Artistic", "BSD", "MPL-2.0", "CC0-1.0")
+OTHER_WORD_SWAPS = 10  # near-misses per word of the phrase with that word swapped for a random one
 # flite's `awb_time` speaks clock times only; `kal` is its 8 kHz diphone voice (kal16 is kept).
 FLITE_SKIP = {"awb_time", "kal"}
 
@@ -217,8 +218,10 @@ def sentences_with(texts: list[str], words: list[str]) -> list[str]:
 
 def near_misses(phrase: str, vocab: list[str], rng: np.random.Generator, count: int = 40) -> list[str]:
     """Texts that sound like parts of ``phrase`` without being it: each word alone, the phrase with a
-    word dropped or swapped for a similar-looking word of ``vocab``, its words reversed, and the
-    phrase cut short (its first words plus the start of the last one)."""
+    word dropped or swapped for a similar-looking word of ``vocab`` or for any other word (measured:
+    a "hey computer" head fired on 7 of 120 flite "hey jarvis" clips: "hey" then any word is not the
+    keyword), its words reversed, and the phrase cut short (its first words plus the start of the
+    last one)."""
     words = phrase.lower().split()
     found: list[str] = list(words)
     if len(words) > 1:
@@ -232,6 +235,10 @@ def near_misses(phrase: str, vocab: list[str], rng: np.random.Generator, count: 
         for other in similar_words(word, vocab, cutoff=0.6)[:12]:
             found.append(" ".join(words[:i] + [other] + words[i + 1:]))
             found.append(other)
+        if len(words) > 1:
+            unlike = [other for other in vocab if len(other) >= 4 and not other.startswith(word[:3])]
+            for other in rng.choice(unlike, size=min(OTHER_WORD_SWAPS, len(unlike)), replace=False):
+                found.append(" ".join(words[:i] + [str(other)] + words[i + 1:]))
     found = [text for text in dict.fromkeys(found) if text and text != phrase.lower()]
     rng.shuffle(found)
     return found[:count]

@@ -2,11 +2,13 @@
 
 The recipe (docs/wake-words.md has the measured results):
 1. data (:mod:`audiosift.keywords.recipe`): the phrase spoken by random synthesizer voices,
-   augmented (speed, room, noise / music / tones / babble at 0-30 dB SNR, level), against read text,
+   augmented (speed, timbre, room, noise / music / tones / babble at 0-30 dB SNR, level), against read text,
    near-misses, short phrases and non-speech, all as openWakeWord front-end windows;
-2. a small MLP head (torch to train, numpy to run) on balanced batches, two rounds: the second
-   oversamples the negatives the first round scored highest (hard-negative mining);
-3. the threshold from held-out voices and text (:func:`audiosift.keywords.evaluate.pick_threshold`);
+2. small MLP heads (torch to train, numpy to run; ``recipe.heads`` of them from different seeds,
+   two at a time on two cores, their probabilities averaged) on balanced batches, two rounds: the
+   second oversamples the negatives the first round scored highest (hard-negative mining);
+3. the threshold from held-out voices and text (:func:`audiosift.keywords.evaluate.pick_threshold`)
+   on the scores the detector gives: the heads' mean, averaged over ``recipe.smoothing_frames``;
 4. a folder ``keyword.json`` + ``head.npz`` that ``audiosift.load`` reads as a detector.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +29,6 @@ from audiosift.keywords import evaluate, synth
 from audiosift.keywords.engines import ENGINES
 from audiosift.keywords.recipe import Collected, Progress, collect, read_audio_folder, recipe_named
 from audiosift.models.wakeword import keyword as keyword_model
-from audiosift.models.wakeword.openwakeword import STARTUP_FRAMES
 
 POSITIVES_PER_BATCH = 128
 NEGATIVES_PER_BATCH = 384  # 3:1, so negatives dominate the loss as they dominate real audio
@@ -72,8 +74,10 @@ def train_keyword(phrase: str, output: str | Path, *, examples: str | Path | Non
     x, y, groups = data.train.arrays()
     progress(f"head: {int((y == 1).sum())} positive and {int((y == 0).sum())} negative windows, "
              f"{recipe.steps} steps ({time.perf_counter() - started:.0f} s so far)")
-    head = _single_threaded(fit_head, x, y, groups, recipe, seed, progress)
-    heldout, threshold = choose_threshold(head, data, max_fa_per_hour)
+    head = keyword_model.MeanHead(_single_threaded(fit_heads, x, y, groups, recipe, seed, progress))
+    initial = extractor.initial_history()  # the window before a stream's first frame
+    heldout, threshold = choose_threshold(
+        lambda windows: keyword_model.clip_scores(head, windows, recipe.smoothing_frames, initial), data, max_fa_per_hour)
     manifest = _manifest(phrase, frontend, head, threshold, heldout, recipe, engines, seed, max_fa_per_hour,
                          data, time.perf_counter() - started)
     _write(folder, head, manifest)
@@ -104,25 +108,38 @@ def _engines(requested: list[str] | None) -> list[str]:
     return list(dict.fromkeys(requested))
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, groups: np.ndarray, recipe, seed: int, progress: Progress):
-    """Train the MLP; returns a numpy :class:`MlpHead` with the input standardisation folded into
-    its first layer."""
+def fit_heads(x: np.ndarray, y: np.ndarray, groups: np.ndarray, recipe, seed: int, progress: Progress) -> list:
+    """Train ``recipe.heads`` MLPs from seeds spawned from ``seed``, two at a time (one per core:
+    torch releases the GIL inside its kernels). Each draws from its own generators, so a seed gives
+    the same heads whichever finishes first."""
     import torch
 
     from audiosift.errors import AudiosiftError
 
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    if len(pos) == 0 or len(neg) == 0:
+    if not (y == 1).any() or not (y == 0).any():
         raise AudiosiftError("training needs keyword and non-keyword windows: no speech came out of the synthesizers")
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    from audiosift.keywords.torch_mlp import DropoutMlp
+
     mean = x.astype(np.float32).mean(axis=0)
     std = x.astype(np.float32).std(axis=0) + 1e-3
-    sizes = [x.shape[1], *recipe.hidden, 1]
-    layers: list = []
-    for i in range(len(sizes) - 1):
-        layers += [torch.nn.Linear(sizes[i], sizes[i + 1]), torch.nn.ReLU(), torch.nn.Dropout(DROPOUT)]
-    model = torch.nn.Sequential(*layers[:-2])
+    # One seed per head spawned from ``seed`` (so seeds 1 and 2 share no head); the models are
+    # built here, one after another, as building draws from torch's global generator.
+    seeds = [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(seed).spawn(recipe.heads)]
+    models = [DropoutMlp([x.shape[1], *recipe.hidden, 1], head_seed, DROPOUT) for head_seed in seeds]
+    jobs = [(index, model, np.random.default_rng(head_seed)) for index, (model, head_seed) in enumerate(zip(models, seeds))]
+    # One torch thread in each worker (intra-op settings are per thread in OpenMP and MKL).
+    with ThreadPoolExecutor(min(2, len(jobs)), thread_name_prefix="audiosift-head",
+                            initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        return list(pool.map(lambda job: fit_head(x, y, groups, recipe, *job, mean, std, progress), jobs))
+
+
+def fit_head(x: np.ndarray, y: np.ndarray, groups: np.ndarray, recipe, index: int, model,
+             rng: np.random.Generator, mean: np.ndarray, std: np.ndarray, progress: Progress):
+    """Train head ``index`` (a :class:`~audiosift.keywords.torch_mlp.DropoutMlp`, batches drawn by
+    ``rng``); returns a numpy :class:`MlpHead` with the input standardisation folded into its first layer."""
+    import torch
+
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=WEIGHT_DECAY)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=recipe.steps)
     weights = np.asarray([GROUP_WEIGHT.get(g, 1.0) for g in groups[neg]])
@@ -133,22 +150,22 @@ def fit_head(x: np.ndarray, y: np.ndarray, groups: np.ndarray, recipe, seed: int
             hard = _hardest(model, x, neg, mean, std)
         batch = np.concatenate([rng.choice(pos, POSITIVES_PER_BATCH), _negative_batch(rng, neg, neg_p, hard)])
         inputs = torch.from_numpy((x[batch].astype(np.float32) - mean) / std)
-        inputs = inputs + INPUT_NOISE * torch.randn_like(inputs)
+        inputs = inputs + INPUT_NOISE * model.noise(inputs)
         targets = torch.from_numpy((y[batch] == 1).astype(np.float32))
-        model.train()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(inputs).squeeze(1), targets)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(inputs, train=True).squeeze(1), targets)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         schedule.step()
         if (step + 1) % max(1, recipe.steps // 4) == 0:
-            progress(f"head: step {step + 1}/{recipe.steps}, loss {loss.item():.4f}")
+            progress(f"head {index + 1}/{recipe.heads}: step {step + 1}/{recipe.steps}, loss {loss.item():.4f}")
     return _to_numpy(model, mean, std)
 
 
 def _single_threaded(function, *args):
-    """Run with one torch thread: small batches on a shared 2-core CPU ran 12x slower on two
-    (measured 48 ms against 3.9 ms a step), and the front end already keeps a core busy."""
+    """Run with one torch thread, the caller's setting restored after (the head workers set theirs
+    too): small batches on a shared 2-core CPU ran 12x slower on two threads (measured 48 ms
+    against 3.9 ms a step), so two heads train at once instead."""
     import torch
 
     before = torch.get_num_threads()
@@ -170,7 +187,6 @@ def _hardest(model, x, neg, mean, std) -> np.ndarray:
     """The negatives the model scores highest now (the top HARD_FRACTION of them)."""
     import torch
 
-    model.eval()
     logits = []
     with torch.no_grad():
         for start in range(0, len(neg), 8192):
@@ -183,7 +199,7 @@ def _hardest(model, x, neg, mean, std) -> np.ndarray:
 
 def _to_numpy(model, mean: np.ndarray, std: np.ndarray):
     """``(x - mean) / std`` then W0: the same as x @ (W0 / std) + (b0 - (mean / std) @ W0)."""
-    linears = [layer for layer in model if hasattr(layer, "weight")]
+    linears = model.linears
     arrays = {}
     for index, layer in enumerate(linears):
         weight = layer.weight.detach().numpy().T.astype(np.float32)
@@ -195,35 +211,35 @@ def _to_numpy(model, mean: np.ndarray, std: np.ndarray):
     return keyword_model.MlpHead(arrays)
 
 
-def heldout_recordings(head, data: Collected, groups: set[str] | None = None,
+def heldout_recordings(score_clip, data: Collected, groups: set[str] | None = None,
                        exclude: frozenset[str] = frozenset()) -> list[evaluate.ScoredRecording]:
-    """The held-out clips (of ``groups``, all but ``exclude``) scored by ``head`` as the detector
-    streams them (first frames at 0)."""
+    """The held-out clips (of ``groups``, all but ``exclude``) scored by ``score_clip`` (a clip's
+    windows -> its frame scores, as the detector streams them) with the first frames at 0."""
     out = []
     for index, (windows, span, seconds, group) in enumerate(data.heldout):
         if (groups is not None and group not in groups) or group in exclude:
             continue
-        scores = head(windows.astype(np.float32)).astype(np.float64)
-        scores[:STARTUP_FRAMES] = 0.0
+        scores = np.asarray(score_clip(windows.astype(np.float32)), np.float64).reshape(-1)
+        scores[: keyword_model.KeywordBackend.startup_frames] = 0.0
         times = (np.arange(len(scores)) + 1) * 0.08
         out.append(evaluate.ScoredRecording(f"{group}-{index}", seconds, times, scores, [span] if span else []))
     return out
 
 
-def choose_threshold(head, data: Collected, max_fa_per_hour: float) -> tuple[dict, float]:
+def choose_threshold(score_clip, data: Collected, max_fa_per_hour: float) -> tuple[dict, float]:
     """The threshold from held-out audio of the kinds met in an hour of listening (running speech,
     noise, the keyword): near-miss clips ("computer" alone for "hey computer") are a minute of pure
     confusers, where one false accept would count as several per hour of audio and pin the threshold
     to its top (measured: chosen 0.999999, 62% recall on held-out flite, where 0.99937 found 89% at
     <= 1 false accept/h). How many near-misses fire at the chosen threshold is reported beside it."""
-    recordings = heldout_recordings(head, data, exclude=frozenset({"near-miss"}))
+    recordings = heldout_recordings(score_clip, data, exclude=frozenset({"near-miss"}))
     curve = evaluate.det_curve(recordings)
     point = evaluate.pick_threshold(curve, max_fa_per_hour)
-    misses = heldout_recordings(head, data, {"near-miss"})
+    misses = heldout_recordings(score_clip, data, {"near-miss"})
     if misses:
         fired = sum(1 for clip in misses if evaluate.metrics_at([clip], point["threshold"])["false_accepts"])
         point = {**point, "near_misses_fired": fired, "near_misses": len(misses)}
-    users = heldout_recordings(head, data, {"user"})
+    users = heldout_recordings(score_clip, data, {"user"})
     if users:
         point = {**point, "user_recall": evaluate.metrics_at(users, point["threshold"])["recall"]}
     return point, float(point["threshold"])
@@ -234,8 +250,9 @@ def _manifest(phrase, frontend, head, threshold, heldout, recipe, engines, seed,
 
     return {
         "format": keyword_model.FORMAT, "phrase": phrase, "label": phrase.lower(), "threshold": threshold,
-        "frontend": frontend, "head": {"type": "mlp", "sizes": [int(head.layers[0][0].shape[0])]
-                                       + [int(w.shape[1]) for w, _ in head.layers]},
+        "frontend": frontend, "smoothing_frames": recipe.smoothing_frames,
+        "head": {"type": "mean of mlps", "count": len(head.heads),
+                 "sizes": [int(head.heads[0].layers[0][0].shape[0])] + [int(w.shape[1]) for w, _ in head.heads[0].layers]},
         "recipe": {**recipe.as_dict(), "engines": engines, "seed": seed, "max_false_accepts_per_hour": max_fa,
                    "clips": data.counts},
         "heldout": heldout, "training_seconds": round(seconds, 1), "audiosift": __version__,

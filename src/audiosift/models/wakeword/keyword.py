@@ -7,9 +7,11 @@ front end (melspectrogram + speech embedding, Apache-2.0) comes from the install
 the pre-trained words; streaming is :class:`OpenWakeWordStream` unchanged, so scores are
 chunk-size invariant and frame times are openWakeWord's.
 
-The head is a small MLP on the flattened 16 x 96 embedding window:
-``relu(x W1 + b1) -> relu(. W2 + b2) -> sigmoid(. w3 + b3)``, in numpy (a few thousand
-multiply-adds per 80 ms frame: negligible next to the front end).
+The head is a few small MLPs on the flattened 16 x 96 embedding window, each
+``relu(x W1 + b1) -> relu(. W2 + b2) -> sigmoid(. w3 + b3)``, in numpy (a few hundred thousand
+multiply-adds per 80 ms frame: small next to the front end). A frame's score is the MLPs' mean
+probability, averaged over the last ``smoothing_frames`` frames (the manifest says how many; a
+keyword stays in view for several frames, a chance match in running speech mostly for one).
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from audiosift.models.wakeword.openwakeword import (
 
 MANIFEST = "keyword.json"
 WEIGHTS = "head.npz"
-FORMAT = "audiosift-keyword/1"  # bumped when the folder layout or the head's arithmetic changes
+FORMAT = "audiosift-keyword/2"  # bumped when the folder layout or the head's arithmetic changes
+# /1: one MLP (weights w0, b0, ...), no smoothing; /2: MLPs h0_w0, h0_b0, h1_w0, ... and smoothing.
+READABLE_FORMATS = ("audiosift-keyword/1", FORMAT)
+MAX_SMOOTHING_FRAMES = 16
 
 
 def is_keyword_folder(folder: Path) -> bool:
@@ -43,15 +48,40 @@ def read_manifest(folder: Path) -> dict:
     except (OSError, ValueError) as error:
         raise ModelError(f"{path}: not a readable keyword manifest ({error}); retrain with "
                          f"`audiosift train-keyword`") from error
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise UnsupportedModelError(f"{path}: expected format {FORMAT!r}, got "
+    if not isinstance(manifest, dict) or manifest.get("format") not in READABLE_FORMATS:
+        raise UnsupportedModelError(f"{path}: expected format {' or '.join(map(repr, READABLE_FORMATS))}, got "
                                     f"{manifest.get('format') if isinstance(manifest, dict) else manifest!r}")
     missing = [key for key in ("phrase", "label", "threshold") if key not in manifest]
     threshold = manifest.get("threshold")
     if missing or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
         raise ModelError(f"{path}: the manifest needs phrase, label and a threshold in [0, 1] "
                          f"(missing: {', '.join(missing) or 'none'}; threshold {threshold!r}); retrain it")
+    head = manifest.get("head") if isinstance(manifest.get("head"), dict) else {}
+    if manifest["format"] != FORMAT:  # /1: one head, no smoothing
+        return {**manifest, "smoothing_frames": 1, "head": {**head, "count": 1}}
+    smoothing, count = manifest.get("smoothing_frames"), head.get("count")
+    if type(smoothing) is not int or not 1 <= smoothing <= MAX_SMOOTHING_FRAMES or type(count) is not int or count < 1:
+        raise ModelError(f"{path}: the manifest needs smoothing_frames (a whole number of frames from 1 to "
+                         f"{MAX_SMOOTHING_FRAMES}) and head.count (how many heads), got {smoothing!r} and "
+                         f"{count!r}; retrain it")
     return manifest
+
+
+def smoothed(probabilities: np.ndarray, frames: int) -> np.ndarray:
+    """The mean of each run of ``frames`` consecutive values: ``(n + frames - 1,)`` -> ``(n,)``
+    (each mean from the same values in the same order however a stream was chunked)."""
+    if frames == 1:
+        return probabilities
+    return np.lib.stride_tricks.sliding_window_view(probabilities, frames).mean(axis=1).astype(np.float32)
+
+
+def clip_scores(head, windows: np.ndarray, frames: int, initial_window: np.ndarray) -> np.ndarray:
+    """A clip's frame scores as a stream from its start gives them: the ``frames - 1`` windows
+    before its first frame hold only the stream's initial embedding (``initial_window``)."""
+    if len(windows) == 0:
+        return np.zeros(0, np.float32)
+    before = np.repeat(np.asarray(initial_window, np.float32).reshape(1, -1), frames - 1, axis=0)
+    return smoothed(head(np.concatenate([before, np.asarray(windows, np.float32).reshape(len(windows), -1)])), frames)
 
 
 class MlpHead:
@@ -80,6 +110,36 @@ class MlpHead:
         for index, (weight, bias) in enumerate(self.layers):
             out[f"w{index}"], out[f"b{index}"] = weight, bias
         return out
+
+
+class MeanHead:
+    """Several MLPs' mean probability: trained from different seeds, their chance mistakes differ
+    (docs/wake-words.md has the measurements)."""
+
+    def __init__(self, heads: list[MlpHead]):
+        self.heads = list(heads)
+
+    def __call__(self, windows: np.ndarray) -> np.ndarray:
+        return np.mean([head(windows) for head in self.heads], axis=0).astype(np.float32)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f"h{j}_{name}": array for j, head in enumerate(self.heads) for name, array in head.arrays().items()}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], count: int, source: Path) -> "MeanHead":
+        """``count`` heads' weights as saved: ``h0_w0, h0_b0, h1_w0, ...``, or a format /1 folder's
+        one MLP ``w0, b0, ...`` (``count`` 1)."""
+        if count == 1 and "w0" in arrays:
+            return cls([MlpHead(arrays)])
+        heads = []
+        for index in range(count):
+            prefix = f"h{index}_"
+            layers = {name[len(prefix):]: array for name, array in arrays.items() if name.startswith(prefix)}
+            if not layers:
+                raise ModelError(f"{source}: the manifest says {count} heads, but there are no weights {prefix}w0, "
+                                 f"{prefix}b0, ... (found {', '.join(sorted(arrays)) or 'none'}); retrain it")
+            heads.append(MlpHead(layers))
+        return cls(heads)
 
 
 class FrontEnd(OpenWakeWordBackend):
@@ -124,9 +184,18 @@ class WindowCapture:
         return np.asarray(windows, np.float32).reshape(len(windows), -1).copy()
 
 
-def window_extractor(frontend: str = "tflite") -> FrontEnd:
-    """A front end whose streams return ``(frames, 1536)`` head windows instead of scores."""
-    return FrontEnd(frontend, head=WindowCapture())
+class WindowExtractor(FrontEnd):
+    """A front end whose streams return ``(frames, 1536)`` head windows instead of scores, the
+    start-up frames' too (a smoothed score after them averages over them)."""
+
+    startup_frames = 0
+
+    def __init__(self, frontend: str = "tflite"):
+        super().__init__(frontend, head=WindowCapture())
+
+
+def window_extractor(frontend: str = "tflite") -> WindowExtractor:
+    return WindowExtractor(frontend)
 
 
 class KeywordBackend(FrontEnd):
@@ -140,20 +209,35 @@ class KeywordBackend(FrontEnd):
         self.manifest = read_manifest(folder)
         try:
             with np.load(folder / WEIGHTS, allow_pickle=False) as arrays:
-                head = MlpHead({name: arrays[name] for name in arrays.files})
+                head = MeanHead.from_arrays({name: arrays[name] for name in arrays.files},
+                                            self.manifest["head"]["count"], folder / WEIGHTS)
         except (OSError, ValueError, KeyError) as error:
             raise ModelError(f"{folder / WEIGHTS}: unreadable keyword weights ({error})") from error
         self.default_threshold = float(self.manifest["threshold"])
-        super().__init__(self.manifest.get("frontend", "tflite"), head=lambda w: head(w)[:, None],
+        self.smoothing_frames = self.manifest["smoothing_frames"]
+        super().__init__(self.manifest.get("frontend", "tflite"), head=head,
                          label=self.manifest["label"], model_id=model_id or str(folder))
-        self.mlp = head
+
+    def initial_history(self):
+        """The embeddings, and the probabilities of the ``smoothing_frames - 1`` frames before the
+        next (at a stream's start, those of the window of initial embeddings only)."""
+        embeddings = super().initial_history()
+        start = self.head(embeddings.reshape(1, -1))[0]
+        return embeddings, np.full(self.smoothing_frames - 1, start, np.float32)
+
+    def score_windows(self, mel_windows, history):
+        embeddings, recent = history
+        windows, embeddings = self.head_windows(mel_windows, embeddings)
+        probabilities = np.concatenate([recent, self.head(windows)])
+        recent = probabilities[len(probabilities) - len(recent):]
+        return smoothed(probabilities, self.smoothing_frames)[:, None], (embeddings, recent)
 
     def identity(self) -> dict:
         return {"model_id": self.model_id, "backend": type(self).__name__, "phrase": self.manifest["phrase"],
                 "trained_at": self.manifest.get("trained_at"), "frontend": self.frontend}
 
     def describe(self) -> dict:
-        return {**super().describe(), "phrase": self.manifest["phrase"],
+        return {**super().describe(), "phrase": self.manifest["phrase"], "smoothing_frames": self.smoothing_frames,
                 "heldout": self.manifest.get("heldout")}
 
 

@@ -136,6 +136,7 @@ class OpenWakeWordBackend(FrameStreamBackend):
     window_seconds = HEAD_EMBEDDINGS * FRAME_SAMPLES / catalog.SAMPLING_RATE  # 16 x 80 ms = 1.28 s
     default_threshold = 0.5  # openWakeWord's recommended threshold
     licence = catalog.OPENWAKEWORD_LICENCE
+    startup_frames = STARTUP_FRAMES  # a stream's first frames score 0
 
     def __init__(self, words: list[str] | None = None, frontend: str = "tflite", model_id: str | None = None):
         if frontend not in ("tflite", "onnx"):
@@ -184,6 +185,11 @@ class OpenWakeWordBackend(FrameStreamBackend):
         openWakeWord does (``x / 10 + 2``, to match the embedding model's training input)."""
         return self.melspectrogram(windows)[:, 0] / 10.0 + 2.0
 
+    def initial_history(self):
+        """What a stream carries from frame to frame, at its start: the last 16 embeddings (the
+        all-ones mel window's). ``score_windows`` takes it and returns the next."""
+        return np.tile(self.initial_embedding, (HEAD_EMBEDDINGS, 1))
+
     def score_windows(self, mel_windows: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Embed ``(n, 76, 32)`` mel windows, append each to the embedding ``history`` in turn and
         run every head on the last 16: returns ``(scores (n, words), new history)``."""
@@ -216,7 +222,7 @@ class OpenWakeWordStream(FrameStream):
         self._pending = np.zeros(0, dtype=np.float32)
         self._context = np.zeros(0, dtype=np.float32)  # the samples just before the next frame
         self._mels = np.ones((MEL_WINDOW, MEL_BANDS), dtype=np.float32)
-        self._embeddings = np.tile(self.backend.initial_embedding, (HEAD_EMBEDDINGS, 1))
+        self._history = self.backend.initial_history()
         self.frames = 0
 
     def push(self, samples: np.ndarray) -> np.ndarray:
@@ -231,10 +237,10 @@ class OpenWakeWordStream(FrameStream):
         self._context = audio[-CONTEXT_SAMPLES:]
         with self.backend._lock:
             mel_windows = self._mel_windows(audio, count)
-            scores, self._embeddings = self.backend.score_windows(mel_windows, self._embeddings)
+            scores, self._history = self.backend.score_windows(mel_windows, self._history)
         first = self.frames
         self.frames += count
-        scores[: max(0, STARTUP_FRAMES - first)] = 0.0
+        scores[: max(0, self.backend.startup_frames - first)] = 0.0
         return scores
 
     def _mel_windows(self, audio: np.ndarray, count: int) -> np.ndarray:
