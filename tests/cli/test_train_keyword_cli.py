@@ -43,7 +43,7 @@ def test_train_then_evaluate_listen_and_classify(cli_model, capsys, tmp_path):
                                       "--synthesizers", "espeak", "--examples", examples])
     assert code == 0, err
     assert "skipped" in err and "broken.wav" in err  # the bad recording is reported, training goes on
-    assert "train-keyword [" in err and "head: step" in err  # progress on stderr
+    assert "train-keyword [" in err and "head 1/2: step" in err and "head 2/2: step" in err  # progress on stderr
     manifest = json.loads((folder / "keyword.json").read_text())
     assert manifest["recipe"]["clips"]["train_user"] == 3 * 4  # 3 kept for training x 4 copies (tiny)
     assert manifest["heldout"]["user_recall"] is not None  # the fourth recording was held out

@@ -34,7 +34,7 @@ def register(subparsers) -> None:
                         help="audio without the phrase (your room, TV, speech): more negatives")
     parser.add_argument("--budget", default="standard", choices=["tiny", "quick", "standard"],
                         help="how much data and training: tiny (~20 s, a smoke test, not a usable model), quick "
-                             "(~80 s), standard (default, ~9 min on 2 cores)")
+                             "(~85 s), standard (default, ~9 min on 2 cores)")
     parser.add_argument("--synthesizers", nargs="+", default=None, choices=list(ENGINES),
                         help="voices to synthesize with (default: every installed one)")
     parser.add_argument("--frontend", default="tflite", choices=["tflite", "onnx"],
