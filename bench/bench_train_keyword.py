@@ -135,8 +135,8 @@ def diagnose(backend, recordings, spoken: dict, threshold: float) -> dict:
         if not false:
             continue
         line = {"recording": recording.name, "false_accepts": false,
-                "times_s": [round(float(t), 2) for t in events if not any(
-                    start <= t <= end + evaluate.DEFAULT_TOLERANCE_S for start, end in recording.occurrences)]}
+                "times_s": [round(t, 2) for t in evaluate.false_accept_times(
+                    events, recording.occurrences, evaluate.DEFAULT_TOLERANCE_S)]}
         if sentences:
             pad = np.zeros(RATE, np.float32)
             alone = [(float(backend.frame_scores(np.concatenate([pad, synth.synthesize(text, voice) * 0.3, pad])).max()),

@@ -32,7 +32,7 @@ def reverb(samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     response = rng.standard_normal(length) * np.exp(-6.91 * t / rt60) * rng.uniform(0.1, 0.4)
     response[0] = 1.0
     wet = fftconvolve(samples, response)[: len(samples) + length]
-    return (wet / (np.max(np.abs(wet)) + 1e-9) * np.max(np.abs(samples))).astype(np.float32)
+    return _peak_like(wet, samples)
 
 
 def colour(samples: np.ndarray, rng: np.random.Generator, max_db: float = 8.0) -> np.ndarray:
@@ -47,7 +47,7 @@ def colour(samples: np.ndarray, rng: np.random.Generator, max_db: float = 8.0) -
     if rng.random() < 0.25:
         response *= 1.0 / (1.0 + (hz / rng.uniform(3400.0, 5500.0)) ** 8)  # an 8th-order low-pass shape
     coloured = np.fft.irfft(spectrum * response, n=len(samples))
-    return (coloured / (np.max(np.abs(coloured)) + 1e-9) * np.max(np.abs(samples))).astype(np.float32)
+    return _peak_like(coloured, samples)
 
 
 def coloured_noise(length: int, rng: np.random.Generator, exponent: float | None = None) -> np.ndarray:
@@ -123,6 +123,11 @@ def gain(samples: np.ndarray, rng: np.random.Generator, low_db: float = -24.0, h
     """Scale the peak to between ``low_db`` and ``high_db`` dBFS (quiet far talkers to full scale)."""
     peak = np.max(np.abs(samples)) + 1e-9
     return (samples / peak * 10 ** (rng.uniform(low_db, high_db) / 20)).astype(np.float32)
+
+
+def _peak_like(out: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``out`` scaled to ``reference``'s peak: a filter changes the timbre, not the level."""
+    return (out / (np.max(np.abs(out)) + 1e-9) * np.max(np.abs(reference))).astype(np.float32)
 
 
 def _unit_rms(x: np.ndarray) -> np.ndarray:

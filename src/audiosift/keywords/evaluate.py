@@ -56,15 +56,14 @@ def event_times(times: np.ndarray, scores: np.ndarray, threshold: float, refract
 
 def match(events: np.ndarray, occurrences: list[tuple[float, float]], tolerance_s: float) -> tuple[int, int]:
     """``(occurrences found, false accepts)`` of one recording's events."""
-    found = np.zeros(len(occurrences), dtype=bool)
-    false_accepts = 0
-    for time in events:
-        hits = [i for i, (start, end) in enumerate(occurrences) if start <= time <= end + tolerance_s]
-        if hits:
-            found[hits] = True
-        else:
-            false_accepts += 1
-    return int(found.sum()), false_accepts
+    found = {i for time in events for i, (start, end) in enumerate(occurrences) if start <= time <= end + tolerance_s}
+    return len(found), len(false_accept_times(events, occurrences, tolerance_s))
+
+
+def false_accept_times(events: np.ndarray, occurrences: list[tuple[float, float]], tolerance_s: float) -> list[float]:
+    """The events that find no occurrence."""
+    return [float(time) for time in events
+            if not any(start <= time <= end + tolerance_s for start, end in occurrences)]
 
 
 def metrics_at(recordings: list[ScoredRecording], threshold: float, refractory_s: float = 1.0,

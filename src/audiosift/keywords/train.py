@@ -120,8 +120,12 @@ def fit_heads(x: np.ndarray, y: np.ndarray, groups: np.ndarray, recipe, seed: in
         raise AudiosiftError("training needs keyword and non-keyword windows: no speech came out of the synthesizers")
     from audiosift.keywords.torch_mlp import DropoutMlp
 
-    mean = x.astype(np.float32).mean(axis=0)
-    std = x.astype(np.float32).std(axis=0) + 1e-3
+    as_float = x.astype(np.float32)  # one copy for both statistics
+    mean, std = as_float.mean(axis=0), as_float.std(axis=0) + 1e-3
+    del as_float
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    weights = np.asarray([GROUP_WEIGHT.get(g, 1.0) for g in groups[neg]])
+    batches = (pos, neg, weights / weights.sum())  # what every head draws its batches from
     # One seed per head spawned from ``seed`` (so seeds 1 and 2 share no head); the models are
     # built here, one after another, as building draws from torch's global generator.
     seeds = [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(seed).spawn(recipe.heads)]
@@ -130,20 +134,19 @@ def fit_heads(x: np.ndarray, y: np.ndarray, groups: np.ndarray, recipe, seed: in
     # One torch thread in each worker (intra-op settings are per thread in OpenMP and MKL).
     with ThreadPoolExecutor(min(2, len(jobs)), thread_name_prefix="audiosift-head",
                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        return list(pool.map(lambda job: fit_head(x, y, groups, recipe, *job, mean, std, progress), jobs))
+        return list(pool.map(lambda job: fit_head(x, y, batches, recipe, *job, mean, std, progress), jobs))
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, groups: np.ndarray, recipe, index: int, model,
+def fit_head(x: np.ndarray, y: np.ndarray, batches: tuple, recipe, index: int, model,
              rng: np.random.Generator, mean: np.ndarray, std: np.ndarray, progress: Progress):
     """Train head ``index`` (a :class:`~audiosift.keywords.torch_mlp.DropoutMlp`, batches drawn by
-    ``rng``); returns a numpy :class:`MlpHead` with the input standardisation folded into its first layer."""
+    ``rng`` from ``batches``: positive rows, negative rows and each negative's sampling
+    probability); returns a numpy :class:`MlpHead` with the input standardisation folded into its first layer."""
     import torch
 
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    pos, neg, neg_p = batches
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=WEIGHT_DECAY)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=recipe.steps)
-    weights = np.asarray([GROUP_WEIGHT.get(g, 1.0) for g in groups[neg]])
-    neg_p = weights / weights.sum()
     hard = None
     for step in range(recipe.steps):
         if step == recipe.steps // 2:
@@ -219,7 +222,7 @@ def heldout_recordings(score_clip, data: Collected, groups: set[str] | None = No
     for index, (windows, span, seconds, group) in enumerate(data.heldout):
         if (groups is not None and group not in groups) or group in exclude:
             continue
-        scores = np.asarray(score_clip(windows.astype(np.float32)), np.float64).reshape(-1)
+        scores = np.asarray(score_clip(windows), np.float64).reshape(-1)
         scores[: keyword_model.KeywordBackend.startup_frames] = 0.0
         times = (np.arange(len(scores)) + 1) * 0.08
         out.append(evaluate.ScoredRecording(f"{group}-{index}", seconds, times, scores, [span] if span else []))

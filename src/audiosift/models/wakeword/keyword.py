@@ -72,16 +72,25 @@ def smoothed(probabilities: np.ndarray, frames: int) -> np.ndarray:
     (each mean from the same values in the same order however a stream was chunked)."""
     if frames == 1:
         return probabilities
-    return np.lib.stride_tricks.sliding_window_view(probabilities, frames).mean(axis=1).astype(np.float32)
+    return np.lib.stride_tricks.sliding_window_view(probabilities, frames).mean(axis=1).astype(np.float32, copy=False)
+
+
+def smoothed_after(recent: np.ndarray, probabilities: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """``probabilities`` (new frames) smoothed after the ``frames - 1`` ``recent`` ones: returns the
+    new frames' scores and the recent probabilities to carry on (the one mechanism of both a
+    stream and :func:`clip_scores`)."""
+    joined = np.concatenate([recent, probabilities]).astype(np.float32, copy=False)
+    return smoothed(joined, frames), joined[len(joined) - len(recent):]
 
 
 def clip_scores(head, windows: np.ndarray, frames: int, initial_window: np.ndarray) -> np.ndarray:
-    """A clip's frame scores as a stream from its start gives them: the ``frames - 1`` windows
-    before its first frame hold only the stream's initial embedding (``initial_window``)."""
+    """A clip's frame scores as a stream from its start gives them: the ``frames - 1`` frames
+    before its first score the stream's window of initial embeddings only (``initial_window``)."""
     if len(windows) == 0:
         return np.zeros(0, np.float32)
-    before = np.repeat(np.asarray(initial_window, np.float32).reshape(1, -1), frames - 1, axis=0)
-    return smoothed(head(np.concatenate([before, np.asarray(windows, np.float32).reshape(len(windows), -1)])), frames)
+    start = head(np.asarray(initial_window, np.float32).reshape(1, -1))[0]
+    probabilities = head(np.asarray(windows, np.float32).reshape(len(windows), -1))
+    return smoothed_after(np.full(frames - 1, start, np.float32), probabilities, frames)[0]
 
 
 class MlpHead:
@@ -120,7 +129,8 @@ class MeanHead:
         self.heads = list(heads)
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
-        return np.mean([head(windows) for head in self.heads], axis=0).astype(np.float32)
+        flat = np.ascontiguousarray(windows, np.float32).reshape(len(windows), -1)  # once, not per head
+        return np.mean([head(flat) for head in self.heads], axis=0).astype(np.float32, copy=False)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {f"h{j}_{name}": array for j, head in enumerate(self.heads) for name, array in head.arrays().items()}
@@ -217,20 +227,19 @@ class KeywordBackend(FrontEnd):
         self.smoothing_frames = self.manifest["smoothing_frames"]
         super().__init__(self.manifest.get("frontend", "tflite"), head=head,
                          label=self.manifest["label"], model_id=model_id or str(folder))
+        # The score of the window of initial embeddings only: what a stream's smoothing starts from.
+        self.start_probability = float(head(super().initial_history().reshape(1, -1))[0])
 
     def initial_history(self):
         """The embeddings, and the probabilities of the ``smoothing_frames - 1`` frames before the
-        next (at a stream's start, those of the window of initial embeddings only)."""
-        embeddings = super().initial_history()
-        start = self.head(embeddings.reshape(1, -1))[0]
-        return embeddings, np.full(self.smoothing_frames - 1, start, np.float32)
+        next (at a stream's start, the initial window's)."""
+        return super().initial_history(), np.full(self.smoothing_frames - 1, self.start_probability, np.float32)
 
     def score_windows(self, mel_windows, history):
         embeddings, recent = history
         windows, embeddings = self.head_windows(mel_windows, embeddings)
-        probabilities = np.concatenate([recent, self.head(windows)])
-        recent = probabilities[len(probabilities) - len(recent):]
-        return smoothed(probabilities, self.smoothing_frames)[:, None], (embeddings, recent)
+        scores, recent = smoothed_after(recent, self.head(windows), self.smoothing_frames)
+        return scores[:, None], (embeddings, recent)
 
     def identity(self) -> dict:
         return {"model_id": self.model_id, "backend": type(self).__name__, "phrase": self.manifest["phrase"],
