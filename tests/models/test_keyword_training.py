@@ -223,7 +223,8 @@ def test_a_damaged_folder_is_a_model_error(trained, tmp_path):
 
 def test_the_data_is_the_same_for_the_same_seed():
     """Clips are embedded on a second thread while the next is synthesized: the windows must still
-    come out the same, in the same order, for a seed (Piper's sampling included), and differ for another."""
+    come out the same, in the same order, for a seed (Piper's sampling and GnuSpeech included), and
+    differ for another."""
     from audiosift.keywords.recipe import BUDGETS, collect
     from audiosift.models.wakeword import keyword as keyword_model
 
@@ -231,8 +232,8 @@ def test_the_data_is_the_same_for_the_same_seed():
 
     def windows(seed):
         synth.reseed(seed)
-        data = collect(PHRASE, BUDGETS["tiny"], ["espeak", "piper"], np.random.default_rng(seed), extractor,
-                       lambda message: None)
+        data = collect(PHRASE, BUDGETS["tiny"], ["espeak", "piper", "gnuspeech"], np.random.default_rng(seed),
+                       extractor, lambda message: None)
         return data.train.arrays(), data.counts
 
     (x1, y1, g1), counts1 = windows(5)
@@ -242,3 +243,28 @@ def test_the_data_is_the_same_for_the_same_seed():
     np.testing.assert_array_equal(x1, x2)
     np.testing.assert_array_equal(g1, g2)
     assert x1.shape != x3.shape or np.abs(x1.astype(np.float32) - x3.astype(np.float32)).max() > 1.0
+
+
+def test_a_text_a_synthesizer_fails_on_is_reported_and_left_out(monkeypatch):
+    """One odd fragment must not end a ten-minute run (a "," snippet once did); a synthesizer that
+    fails on everything must still stop it, saying why."""
+    from audiosift.keywords.recipe import BUDGETS, MAX_SYNTHESIS_FAILURES, collect
+    from audiosift.models.wakeword import keyword as keyword_model
+
+    real = synth.synthesize
+    extractor = keyword_model.window_extractor("tflite")
+
+    def failing_on_and(text, voice):
+        if " and " in f" {text.lower()} ":
+            raise synth.SynthesisError(f"espeak-ng failed on {text[:20]!r}")
+        return real(text, voice)
+
+    messages = []
+    monkeypatch.setattr(synth, "synthesize", failing_on_and)
+    data = collect(PHRASE, BUDGETS["tiny"], ["espeak"], np.random.default_rng(3), extractor, messages.append)
+    skipped = [m for m in messages if m.startswith("skipped a clip: espeak-ng failed on")]
+    assert 1 <= len(skipped) <= MAX_SYNTHESIS_FAILURES and (data.train.arrays()[1] == 1).sum() > 0
+
+    monkeypatch.setattr(synth, "synthesize", lambda text, voice: (_ for _ in ()).throw(synth.SynthesisError("broken")))
+    with pytest.raises(synth.SynthesisError, match=f"{MAX_SYNTHESIS_FAILURES + 1} texts failed to synthesize"):
+        collect(PHRASE, BUDGETS["tiny"], ["espeak"], np.random.default_rng(3), extractor, messages.append)

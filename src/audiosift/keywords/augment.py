@@ -6,6 +6,8 @@ Audio is 16 kHz mono float32 in [-1, 1].
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 RATE = 16000
@@ -95,7 +97,7 @@ def music(length: int, rng: np.random.Generator) -> np.ndarray:
     return _unit_rms(out)
 
 
-def background(length: int, rng: np.random.Generator, speech_pool: list[np.ndarray] | None = None) -> np.ndarray:
+def background(length: int, rng: np.random.Generator, speech_pool: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """One of: coloured noise, tones, music, or (when given) far-off speech (babble), unit RMS."""
     kinds = ["noise", "noise", "tones", "music"] + (["speech"] if speech_pool else [])
     kind = rng.choice(kinds)

@@ -12,7 +12,7 @@ always score 0 in the detector, so they are never trained on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,7 +79,7 @@ def clip_windows(extractor, clip: Clip) -> tuple[np.ndarray, np.ndarray]:
     return windows[keep], labels[keep]
 
 
-def positive_clip(speech: np.ndarray, rng: np.random.Generator, pool: list[np.ndarray], group: str = "positive",
+def positive_clip(speech: np.ndarray, rng: np.random.Generator, pool: Sequence[np.ndarray], group: str = "positive",
                   lead: np.ndarray | None = None) -> Clip:
     """The keyword in a clip as a detector would hear it: at a random speed, sometimes in a room,
     after silence (or after other speech, ``lead``), over noise, music, tones or babble at 0-30 dB
@@ -100,7 +100,7 @@ def positive_clip(speech: np.ndarray, rng: np.random.Generator, pool: list[np.nd
     return Clip(_noisy(audio, rng, pool, snr=(0.0, 30.0)), (start, start + keyword_len / RATE), group)
 
 
-def negative_clip(audio: np.ndarray, rng: np.random.Generator, pool: list[np.ndarray], group: str) -> Clip:
+def negative_clip(audio: np.ndarray, rng: np.random.Generator, pool: Sequence[np.ndarray], group: str) -> Clip:
     """Speech without the keyword, augmented as the positives are (so augmentation is no cue), over
     a wider speed range (each speed shifts the formants: more speakers than the voices alone), and
     sometimes backwards (speech-like sound with no words)."""
@@ -115,7 +115,7 @@ def negative_clip(audio: np.ndarray, rng: np.random.Generator, pool: list[np.nda
     return Clip(_noisy(np.concatenate([pad, audio, pad]), rng, pool, snr=(0.0, 30.0)), None, group)
 
 
-def scrambled_clip(speech: np.ndarray, rng: np.random.Generator, pool: list[np.ndarray]) -> Clip:
+def scrambled_clip(speech: np.ndarray, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> Clip:
     """The keyword's own sounds in the wrong order (cut in 3-6 pieces, shuffled), or backwards:
     the same phonemes, not the word, so the head must learn their order."""
     if rng.random() < 0.25 or len(speech) < RATE // 4:
@@ -128,7 +128,7 @@ def scrambled_clip(speech: np.ndarray, rng: np.random.Generator, pool: list[np.n
     return negative_clip(np.concatenate([pieces[i] for i in order]), rng, pool, "scrambled")
 
 
-def noise_clip(seconds: float, rng: np.random.Generator, pool: list[np.ndarray]) -> Clip:
+def noise_clip(seconds: float, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> Clip:
     """Non-speech alone: coloured noise, tones, music-like sound or babble, at a random level."""
     audio = augment.background(int(seconds * RATE), rng, pool)
     return Clip(augment.gain(audio * 0.1, rng, -40.0, -3.0), None, "noise")
@@ -143,7 +143,7 @@ def _noisy(audio: np.ndarray, rng: np.random.Generator, pool, snr: tuple[float, 
 
 
 def speech_chunks(texts: list[str], minutes: float, voices: list[synth.Voice], rng: np.random.Generator,
-                  words_per_chunk: int = 12) -> Iterator[np.ndarray]:
+                  speak=synth.synthesize, words_per_chunk: int = 12) -> Iterator[np.ndarray]:
     """About ``minutes`` of read text, in chunks of ~``words_per_chunk`` words, each by a random voice
     of ``voices`` (150 words a minute assumed to size the text), spoken one at a time as they are
     taken (so a caller can use each while the next is made). Short chunks: more voices per minute."""
@@ -160,7 +160,7 @@ def speech_chunks(texts: list[str], minutes: float, voices: list[synth.Voice], r
         if total >= words_needed:
             break
     picks = [int(rng.integers(len(voices))) for _ in chunks]  # drawn up front: the caller's rng moves on
-    return (synth.synthesize(text, voices[pick]) for text, pick in zip(chunks, picks))
+    return (speak(text, voices[pick]) for text, pick in zip(chunks, picks))
 
 
 def snippets(texts: list[str], count: int, rng: np.random.Generator) -> list[str]:

@@ -3,8 +3,10 @@ for negatives, and near-misses built from the phrase itself.
 
 Synthesizers are the Debian programs ``espeak-ng`` (accents x voice variants, rate and pitch) and
 ``flite`` (its voices, duration stretch and pitch), and Piper's neural voices where a package ships
-them (``piper_voices``: speed and a pitch-and-formant shift make more speakers of each); each is
-optional, and a missing one only narrows the voices. Audio comes back as 16 kHz mono float32 in [-1, 1].
+them (``piper_voices``: speed and a pitch-and-formant shift make more speakers of each), and
+GnuSpeech's articulatory voices where Node.js and its package are installed (``gnuspeech``: a
+speaker drawn as a vocal tract length, pitch and tempo); each is optional, and a missing one only
+narrows the voices. Audio comes back as 16 kHz mono float32 in [-1, 1].
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from audiosift.audio.decode import resample
-from audiosift.errors import AudiosiftError, UsageError
-from audiosift.keywords import piper_voices
-from audiosift.keywords.engines import ENGINES
+from audiosift.errors import UsageError
+from audiosift.keywords import gnuspeech, piper_voices
+from audiosift.keywords.engines import ENGINES, SynthesisError
 
 RATE = 16000
 LICENCE_DIR = Path("/usr/share/common-licenses")
@@ -35,21 +37,20 @@ OTHER_WORD_SWAPS = 10  # near-misses per word of the phrase with that word swapp
 FLITE_SKIP = {"awb_time", "kal"}
 
 
-class SynthesisError(AudiosiftError):
-    """A synthesizer is missing or failed on a text."""
-
-
 @dataclass(frozen=True)
 class Voice:
-    """One way of speaking: ``engine`` espeak, flite or piper, ``name`` (espeak ``en-us+m3``, flite
-    ``slt``, piper ``en_US-joe-medium``), ``rate`` (espeak words a minute; flite and piper duration
-    stretch, 1 = normal) and ``pitch`` (espeak 0-99; flite target f0 in Hz, 0 = the voice's own;
-    piper semitones up or down, the formants moving with it as in a smaller or larger speaker)."""
+    """One way of speaking: ``engine`` espeak, flite, piper or gnuspeech, ``name`` (espeak
+    ``en-us+m3``, flite ``slt``, piper ``en_US-joe-medium``, gnuspeech ``female``), ``rate`` (espeak
+    words a minute; flite and piper duration stretch, 1 = normal; gnuspeech tempo, > 1 faster),
+    ``pitch`` (espeak 0-99; flite target f0 in Hz, 0 = the voice's own; piper semitones up or down,
+    the formants moving with it as in a smaller or larger speaker; gnuspeech pitch offset in
+    semitones) and ``tract`` (gnuspeech: vocal tract length, a factor of the preset's)."""
 
     engine: str
     name: str
     rate: float
     pitch: float
+    tract: float = 1.0
 
     @property
     def key(self) -> str:
@@ -60,6 +61,8 @@ def engines_available() -> list[str]:
     found = [name for name, program in (("espeak", "espeak-ng"), ("flite", "flite")) if shutil.which(program)]
     if "espeak" in found and piper_voices.installed():  # Piper's phonemes come from espeak-ng
         found.append("piper")
+    if gnuspeech.installed():
+        found.append("gnuspeech")
     return found
 
 
@@ -92,7 +95,8 @@ def flite_voices() -> tuple[str, ...]:
 
 def random_voices(engine: str, count: int, rng: np.random.Generator, variants=None) -> list[Voice]:
     """``count`` voices of ``engine`` drawn at random (espeak: accent x variant x rate x pitch, from
-    ``variants`` if given; flite: voice x stretch x pitch; piper: voice x stretch x shift)."""
+    ``variants`` if given; flite: voice x stretch x pitch; piper: voice x stretch x shift;
+    gnuspeech: preset x tract length x tempo x pitch)."""
     voices = []
     for _ in range(count):
         if engine == "espeak":
@@ -103,9 +107,15 @@ def random_voices(engine: str, count: int, rng: np.random.Generator, variants=No
         elif engine == "flite":
             voices.append(Voice("flite", str(rng.choice(flite_voices())), float(rng.uniform(0.8, 1.35)),
                                 float(rng.choice([0, 0, rng.uniform(80, 220)]))))
-        else:
+        elif engine == "piper":
             voices.append(Voice("piper", str(rng.choice(sorted(piper_voices.installed()))),
                                 float(rng.uniform(0.8, 1.3)), float(rng.choice([0, rng.uniform(-4, 4)]))))
+        elif engine == "gnuspeech":
+            # Tract lengths 0.9-1.1 of the presets' 17.5 / 15 / 12.5 cm span 11-19 cm, men to children.
+            voices.append(Voice("gnuspeech", str(rng.choice(gnuspeech.PRESETS)), float(rng.uniform(0.8, 1.3)),
+                                gnuspeech.DEFAULT_PITCH + float(rng.uniform(-3, 3)), float(rng.uniform(0.9, 1.1))))
+        else:
+            raise UsageError(f"unknown synthesizer {engine!r}: expected one of {', '.join(ENGINES)}")
     return voices
 
 
@@ -118,6 +128,9 @@ def synthesize(text: str, voice: Voice) -> np.ndarray:
     """``text`` spoken by ``voice``: 16 kHz mono float32, the synthesizer's own silences trimmed."""
     if voice.engine == "piper":
         return trim(_piper(text, voice))
+    if voice.engine == "gnuspeech":
+        samples, rate = gnuspeech.speak(text, voice.name, voice.rate, voice.pitch, voice.tract)
+        return trim(resample(samples, rate, RATE))
     with tempfile.TemporaryDirectory(prefix="audiosift-tts-") as folder:
         path = Path(folder) / "speech.wav"
         if voice.engine == "espeak":

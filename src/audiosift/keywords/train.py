@@ -214,14 +214,11 @@ def _to_numpy(model, mean: np.ndarray, std: np.ndarray):
     return keyword_model.MlpHead(arrays)
 
 
-def heldout_recordings(score_clip, data: Collected, groups: set[str] | None = None,
-                       exclude: frozenset[str] = frozenset()) -> list[evaluate.ScoredRecording]:
-    """The held-out clips (of ``groups``, all but ``exclude``) scored by ``score_clip`` (a clip's
-    windows -> its frame scores, as the detector streams them) with the first frames at 0."""
+def heldout_recordings(score_clip, data: Collected) -> list[evaluate.ScoredRecording]:
+    """The held-out clips, named ``{group}-{index}``, scored by ``score_clip`` (a clip's windows ->
+    its frame scores, as the detector streams them) with the first frames at 0."""
     out = []
     for index, (windows, span, seconds, group) in enumerate(data.heldout):
-        if (groups is not None and group not in groups) or group in exclude:
-            continue
         scores = np.asarray(score_clip(windows), np.float64).reshape(-1)
         scores[: keyword_model.KeywordBackend.startup_frames] = 0.0
         times = (np.arange(len(scores)) + 1) * 0.08
@@ -235,14 +232,13 @@ def choose_threshold(score_clip, data: Collected, max_fa_per_hour: float) -> tup
     confusers, where one false accept would count as several per hour of audio and pin the threshold
     to its top (measured: chosen 0.999999, 62% recall on held-out flite, where 0.99937 found 89% at
     <= 1 false accept/h). How many near-misses fire at the chosen threshold is reported beside it."""
-    recordings = heldout_recordings(score_clip, data, exclude=frozenset({"near-miss"}))
-    curve = evaluate.det_curve(recordings)
+    scored = heldout_recordings(score_clip, data)  # every clip once
+    misses, users = ([clip for clip in scored if clip.name.rsplit("-", 1)[0] == group] for group in ("near-miss", "user"))
+    curve = evaluate.det_curve([clip for clip in scored if clip.name.rsplit("-", 1)[0] != "near-miss"])
     point = evaluate.pick_threshold(curve, max_fa_per_hour)
-    misses = heldout_recordings(score_clip, data, {"near-miss"})
     if misses:
         fired = sum(1 for clip in misses if evaluate.metrics_at([clip], point["threshold"])["false_accepts"])
         point = {**point, "near_misses_fired": fired, "near_misses": len(misses)}
-    users = heldout_recordings(score_clip, data, {"user"})
     if users:
         point = {**point, "user_recall": evaluate.metrics_at(users, point["threshold"])["recall"]}
     return point, float(point["threshold"])

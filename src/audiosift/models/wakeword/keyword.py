@@ -136,10 +136,10 @@ class MeanHead:
         return {f"h{j}_{name}": array for j, head in enumerate(self.heads) for name, array in head.arrays().items()}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], count: int, source: Path) -> "MeanHead":
-        """``count`` heads' weights as saved: ``h0_w0, h0_b0, h1_w0, ...``, or a format /1 folder's
-        one MLP ``w0, b0, ...`` (``count`` 1)."""
-        if count == 1 and "w0" in arrays:
+    def from_arrays(cls, arrays: dict[str, np.ndarray], count: int, source: Path, format_1: bool = False) -> "MeanHead":
+        """``count`` heads' weights as saved: ``h0_w0, h0_b0, h1_w0, ...``, or (``format_1``) a format
+        /1 folder's one MLP ``w0, b0, ...``."""
+        if format_1:
             return cls([MlpHead(arrays)])
         heads = []
         for index in range(count):
@@ -219,8 +219,8 @@ class KeywordBackend(FrontEnd):
         self.manifest = read_manifest(folder)
         try:
             with np.load(folder / WEIGHTS, allow_pickle=False) as arrays:
-                head = MeanHead.from_arrays({name: arrays[name] for name in arrays.files},
-                                            self.manifest["head"]["count"], folder / WEIGHTS)
+                head = MeanHead.from_arrays({name: arrays[name] for name in arrays.files}, self.manifest["head"]["count"],
+                                            folder / WEIGHTS, format_1=self.manifest["format"] != FORMAT)
         except (OSError, ValueError, KeyError) as error:
             raise ModelError(f"{folder / WEIGHTS}: unreadable keyword weights ({error})") from error
         self.default_threshold = float(self.manifest["threshold"])
