@@ -64,3 +64,10 @@ def openwakeword_reference(words: list[str]):
         wakeword_models=[str(folder / f"{catalog.OPENWAKEWORD_HEADS[w]}.tflite") for w in words],
         inference_framework="tflite", melspec_model_path=str(folder / "melspectrogram.tflite"),
         embedding_model_path=str(folder / "embedding_model.tflite"))
+
+
+def peak_score(backend, audio: np.ndarray, label: str) -> float:
+    """``label``'s best frame score over ``audio`` padded with a second of silence each side."""
+    pad = np.zeros(RATE, np.float32)
+    scores = backend.frame_scores(np.concatenate([pad, audio, pad]))
+    return float(scores[:, backend.labels.index(label)].max())

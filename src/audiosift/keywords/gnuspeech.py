@@ -13,6 +13,7 @@ the caller vary the voice instead.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -98,10 +99,15 @@ class _Driver:
 
     def ask(self, request: dict) -> None:
         with self.lock:
-            if self.process is None or self.process.poll() is not None:
+            if self.process is not None and self.process.poll() is not None:
+                self.close()  # ended since the last request
+            if self.process is None:
                 self.process = self._start()
-            self.process.stdin.write(json.dumps(request) + "\n")
-            self.process.stdin.flush()
+            try:
+                self.process.stdin.write(json.dumps(request) + "\n")
+                self.process.stdin.flush()
+            except BrokenPipeError:
+                pass  # it has exited: _reply says so, with what it printed
             answer = self._reply()
             if answer != "ok":
                 # A C++ exception inside WebAssembly leaks its memory (measured: ~6 MB each) and may
@@ -125,18 +131,34 @@ class _Driver:
             ready = selector.select(REPLY_TIMEOUT_S)
         line = self.process.stdout.readline().strip() if ready else ""
         if not line:  # stalled or dead: stop it, say why, and start afresh next time
-            self._stop()
+            self.process.kill()
+            self.process.wait()
             self.stderr.seek(0)
             stderr = self.stderr.read().decode(errors="replace")[-300:].strip()
+            self.close()
             raise SynthesisError(f"GnuSpeech's driver {'stalled' if not ready else 'exited'}: {stderr}")
         return line
 
     def _stop(self) -> None:
         self.process.kill()
-        self.process.wait()
-        self.process = None
+        self.close()
+
+    def close(self) -> None:
+        """End the driver (at exit: its stdin closes, and it ends after its current request)."""
+        if self.process is not None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process.stdout.close()
+            self.stderr.close()
+            self.process = None
 
 
 @lru_cache(maxsize=1)
 def _driver() -> _Driver:
-    return _Driver()
+    driver = _Driver()
+    atexit.register(driver.close)
+    return driver
