@@ -15,7 +15,7 @@ from wake_word_audio import as_int16, openwakeword_reference, phrase
 from audiosift.errors import ModelUnavailableError, UnknownModelError
 from audiosift.models import registry
 from audiosift.models.presets import require_preset
-from audiosift.models.wakeword import catalog
+from audiosift.models.wakeword import catalog, openwakeword
 from audiosift.models.wakeword.microwakeword import MicroWakeWordBackend
 from audiosift.models.wakeword.openwakeword import STARTUP_FRAMES, OpenWakeWordBackend
 
@@ -72,6 +72,15 @@ def test_onnx_front_end_scores_like_the_tflite_one(audio, oww_scores):
     assert onnx.model_id.startswith("builtin:openwakeword-onnx")
     # The ONNX melspectrogram differs from the TFLite one by ~2e-4; the heads' scores by < 1e-4.
     np.testing.assert_allclose(onnx.frame_scores(audio), oww_scores, atol=1e-4, rtol=0)
+
+
+def test_a_run_of_frames_embeds_in_one_call_exactly_as_window_by_window(oww, audio, oww_scores, monkeypatch):
+    assert oww.sequence_embedding  # LiteRT resizes the embedding model's time axis
+    monkeypatch.setattr(openwakeword, "EMBED_BLOCK", 7)  # blocks that end mid-clip
+    np.testing.assert_array_equal(oww.frame_scores(audio), oww_scores)
+    monkeypatch.setattr(oww, "sequence_embedding", False)  # a batch of 76-row windows, as ONNX runs
+    np.testing.assert_array_equal(oww.frame_scores(audio), oww_scores)
+    assert not OpenWakeWordBackend(frontend="onnx").sequence_embedding  # its graph fixes 76 rows
 
 
 def test_microwakeword_matches_process_streaming(mww, audio, mww_scores):

@@ -24,9 +24,7 @@ import numpy as np
 
 from audiosift.errors import ModelError, UnsupportedModelError
 from audiosift.models.wakeword import catalog
-from audiosift.models.wakeword.openwakeword import (
-    EMBEDDING_SIZE, HEAD_EMBEDDINGS, MEL_BANDS, MEL_WINDOW, LiteRtModel, OnnxModel, OpenWakeWordBackend,
-    RuntimeThreads)
+from audiosift.models.wakeword.openwakeword import EMBEDDING_SIZE, HEAD_EMBEDDINGS, OpenWakeWordBackend, RuntimeThreads
 
 MANIFEST = "keyword.json"
 WEIGHTS = "head.npz"
@@ -167,22 +165,12 @@ class FrontEnd(OpenWakeWordBackend):
         self.load_models(1)
 
     def load_models(self, threads: int) -> None:
-        if self.frontend == "onnx":
-            folder, suffix, runtime = catalog.onnx_frontend_dir(), ".onnx", OnnxModel
-        elif self.frontend == "tflite":
-            folder, suffix, runtime = catalog.openwakeword_dir(), ".tflite", LiteRtModel
-        else:
-            raise UnsupportedModelError(f"unknown front end {self.frontend!r}: expected 'tflite' or 'onnx'")
         with self._lock:
-            self.melspectrogram = runtime(folder / f"melspectrogram{suffix}", threads)
-            self.embedding = runtime(folder / f"embedding_model{suffix}", threads)
+            self.load_front_end(threads)
             self.heads = []
-            self.thread_count = threads
-            ones = np.ones((1, MEL_WINDOW, MEL_BANDS, 1), dtype=np.float32)
-            self.initial_embedding = self.embedding(ones).reshape(EMBEDDING_SIZE)
 
-    def score_windows(self, mel_windows, history):
-        windows, history = self.head_windows(mel_windows, history)
+    def score_windows(self, mel_rows, history):
+        windows, history = self.head_windows(mel_rows, history)
         return self.head(windows), history
 
 
@@ -235,9 +223,9 @@ class KeywordBackend(FrontEnd):
         next (at a stream's start, the initial window's)."""
         return super().initial_history(), np.full(self.smoothing_frames - 1, self.start_probability, np.float32)
 
-    def score_windows(self, mel_windows, history):
+    def score_windows(self, mel_rows, history):
         embeddings, recent = history
-        windows, embeddings = self.head_windows(mel_windows, embeddings)
+        windows, embeddings = self.head_windows(mel_rows, embeddings)
         scores, recent = smoothed_after(recent, self.head(windows), self.smoothing_frames)
         return scores[:, None], (embeddings, recent)
 
