@@ -1,7 +1,9 @@
 """Augmentation and non-speech sounds for keyword training, in numpy (no sox needed).
 
 Every function takes a ``numpy.random.Generator`` so a recipe is reproducible from its seed.
-Audio is 16 kHz mono float32 in [-1, 1].
+Audio is 16 kHz mono float32 in [-1, 1]. FFTs run at a fast length (scipy's ``next_fast_len``): a
+clip's own length is often a large prime times something, where numpy's FFT took 50 ms a call
+(measured: 4.1 of 4.8 s of augmenting twenty 24 s chunks of speech).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import fft
 
 RATE = 16000
 
@@ -41,14 +44,15 @@ def colour(samples: np.ndarray, rng: np.random.Generator, max_db: float = 8.0) -
     """Another microphone, loudspeaker or synthesizer's timbre: a smooth random equaliser (gains of
     up to +-``max_db`` at 8 points evenly spaced on the mel scale, interpolated between them), and a
     quarter of the time the band cut above 3.4-5.5 kHz (telephone-like and 8 kHz voices)."""
-    spectrum = np.fft.rfft(samples)
-    hz = np.fft.rfftfreq(len(samples), 1.0 / RATE)
+    size = fft.next_fast_len(len(samples), real=True)
+    spectrum = fft.rfft(samples, size)  # zero-padded to a fast length
+    hz = fft.rfftfreq(size, 1.0 / RATE)
     mel = 2595.0 * np.log10(1.0 + hz / 700.0)  # the mel scale: even steps are even steps in pitch
     points = np.linspace(0.0, mel[-1], 8)
     response = 10 ** (np.interp(mel, points, rng.uniform(-max_db, max_db, len(points))) / 20)
     if rng.random() < 0.25:
         response *= 1.0 / (1.0 + (hz / rng.uniform(3400.0, 5500.0)) ** 8)  # an 8th-order low-pass shape
-    coloured = np.fft.irfft(spectrum * response, n=len(samples))
+    coloured = fft.irfft(spectrum * response, n=size)[: len(samples)]
     return _peak_like(coloured, samples)
 
 
@@ -56,9 +60,10 @@ def coloured_noise(length: int, rng: np.random.Generator, exponent: float | None
     """Noise with power ~ 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS."""
     if exponent is None:
         exponent = float(rng.choice([0.0, 1.0, 2.0, rng.uniform(0.0, 2.0)]))
-    spectrum = np.fft.rfft(rng.standard_normal(length))
-    freqs = np.maximum(np.fft.rfftfreq(length, 1 / RATE), 20.0)
-    noise = np.fft.irfft(spectrum / freqs ** (exponent / 2), n=length)
+    size = fft.next_fast_len(length, real=True)  # made a little longer, then cut
+    spectrum = fft.rfft(rng.standard_normal(size))
+    freqs = np.maximum(fft.rfftfreq(size, 1 / RATE), 20.0)
+    noise = fft.irfft(spectrum / freqs ** (exponent / 2), n=size)[:length]
     return (noise / (np.sqrt(np.mean(noise ** 2)) + 1e-12)).astype(np.float32)
 
 

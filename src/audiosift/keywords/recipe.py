@@ -10,9 +10,10 @@ between the synthesizers in use, so each speaks an equal share of every kind of 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,15 +50,17 @@ BUDGETS = {
     "tiny": Recipe("tiny", 30, 10, 1.0, 0.5, 12, 12, 0.5, 300, (32,), 4),
     "quick": Recipe("quick", 250, 60, 8.0, 4.0, 80, 100, 3.0, 1500),
     # standard: running speech is where false accepts come from, and 50 min of it was too little
-    # (measured on cached windows: 100 min with 1600 positives beat 50 min with 2400 at the same cost).
-    "standard": Recipe("standard", 1600, 150, 100.0, 10.0, 300, 400, 10.0, 4000, (256, 128), heads=4),
+    # (measured on cached windows: 100 min with 1600 positives beat 50 min with 2400 at the same cost;
+    # 180 min beat 100; 3200 positives did not beat 1600). 150 min: what fits in ~8 minutes of training.
+    # 20 min of held-out speech: the threshold rests on its highest-scoring false accepts.
+    "standard": Recipe("standard", 1600, 150, 150.0, 20.0, 300, 400, 10.0, 4000, (256, 128), heads=4),
 }
 
 Progress = Callable[[str], None]
 SCRAMBLED_PER_POSITIVE = 0.4  # scrambled copies of the keyword per positive (hard negatives)
-# Clips waiting for the embedding thread: enough to ride out a slow synthesis, few enough to bound
-# memory (a clip is seconds of audio).
-PENDING_CLIPS = 8
+# Clips asked for and not yet embedded: enough for every synthesizer to stay busy while one is slow,
+# few enough to bound memory (a clip is seconds of audio: 16 of ~14 s are ~14 MB).
+PENDING_CLIPS = 16
 BABBLE_CHUNKS = 40  # the first chunks of training speech, kept as background babble
 SIMILAR_SHARE = 0.5  # of the read text: sentences holding words like the phrase's
 MAX_SYNTHESIS_FAILURES = 20  # texts a run may skip before it stops: beyond, a synthesizer is broken
@@ -79,11 +82,13 @@ class Collected:
 class Assembler:
     """Makes the clips of one recipe and turns them into windows as they come (bounded memory).
 
-    Two things at once, one per core: this thread synthesizes speech (espeak-ng, flite and Piper
-    run one call at a time) while a second thread augments and embeds the clips made so far (the
-    front end is most of the cost: measured 71 of ~120 ms a positive clip). The randomness stays
-    repeatable: each clip's augmentation draws from its own generator, seeded here in order, and
-    its windows are stored in the order the clips were made."""
+    Each synthesizer speaks on a thread of its own (espeak-ng, flite and GnuSpeech's driver are
+    programs of their own, Piper's onnxruntime releases the GIL), so they run side by side, while
+    another thread augments and embeds the clips as their speech arrives. This thread only draws
+    the random choices and hands out the work (``say`` returns a future). The randomness stays
+    repeatable: every choice is drawn here in order, each clip's augmentation from its own
+    generator, each synthesizer's calls run in the order made (Piper's random ops draw from one
+    seeded session), and windows are stored in the order the clips were asked for."""
 
     def __init__(self, phrase: str, recipe: Recipe, engines: list[str], rng: np.random.Generator,
                  extractor, progress: Progress):
@@ -97,8 +102,10 @@ class Assembler:
         texts = synth.sentences(exclude=phrase)
         self.texts = {"heldout": texts[::10], "train": [t for i, t in enumerate(texts) if i % 10]}
         self.vocab = synth.vocabulary(texts)
-        self.pool: list[np.ndarray] = []  # read speech, reused as background babble
+        self.pool: list[Future] = []  # read speech, reused as background babble
         self.failures = 0
+        self._failures_lock = threading.Lock()
+        self._speakers = {engine: ThreadPoolExecutor(1, thread_name_prefix=f"audiosift-{engine}") for engine in engines}
         self._embedder = ThreadPoolExecutor(1, thread_name_prefix="audiosift-embed")
         self._pending: deque = deque()
 
@@ -111,16 +118,22 @@ class Assembler:
             out += synth.random_voices(engine, 1, self.rng, variants)
         return out
 
-    def say(self, text: str, voice: synth.Voice) -> np.ndarray:
-        """``text`` by ``voice``; a synthesizer failing on one text is reported and that clip left out
-        (empty audio), so an odd fragment cannot end a run; many failures mean a broken synthesizer."""
+    def say(self, text: str, voice: synth.Voice) -> Future:
+        """``text`` by ``voice``, spoken on its synthesizer's thread (see :meth:`_speak`)."""
+        return self._speakers[voice.engine].submit(self._speak, text, voice)
+
+    def _speak(self, text: str, voice: synth.Voice) -> np.ndarray:
+        """A synthesizer failing on one text is reported and that clip left out (empty audio), so an
+        odd fragment cannot end a run; many failures mean a broken synthesizer."""
         try:
             return synth.synthesize(text, voice)
         except SynthesisError as error:
-            self.failures += 1
+            with self._failures_lock:
+                self.failures += 1
+                failures = self.failures
             self.progress(f"skipped a clip: {error}")
-            if self.failures > MAX_SYNTHESIS_FAILURES:
-                raise SynthesisError(f"{self.failures} texts failed to synthesize; the last: {error}") from error
+            if failures > MAX_SYNTHESIS_FAILURES:
+                raise SynthesisError(f"{failures} texts failed to synthesize; the last: {error}") from error
             return np.zeros(0, np.float32)
 
     def add(self, clip: Clip, split: str) -> None:
@@ -134,8 +147,10 @@ class Assembler:
             self._store(self._pending.popleft().result())
 
     def _embed(self, make, seed: int, pool: tuple, split: str) -> list[tuple]:
+        # The babble pool as it was when submitted (a text a synthesizer failed on left out).
+        pool = tuple(audio for audio in (speech.result() for speech in pool) if len(audio))
         records = []
-        for clip in make(np.random.default_rng(seed), pool):  # the babble pool as it was when submitted
+        for clip in make(np.random.default_rng(seed), pool):
             if split == "train":
                 records.append((split, clip, *dataset.clip_windows(self.extractor, clip)))
             else:
@@ -158,6 +173,8 @@ class Assembler:
             self._store(self._pending.popleft().result())
 
     def close(self) -> None:
+        for speaker in self._speakers.values():  # first: an embedding waiting on speech then ends
+            speaker.shutdown(cancel_futures=True)
         self._embedder.shutdown(cancel_futures=True)
 
     def speech(self, split: str, minutes: float) -> None:
@@ -171,31 +188,29 @@ class Assembler:
         if similar:
             parts.append(dataset.speech_chunks(similar, minutes * SIMILAR_SHARE, voices, self.rng, self.say))
         for index, chunk in enumerate(itertools.chain(*parts)):
-            if not len(chunk):  # a text a synthesizer failed on (say)
-                continue
             if split == "train" and index < BABBLE_CHUNKS:
                 self.pool.append(chunk)
-            self.later(lambda rng, pool, chunk=chunk: [dataset.negative_clip(chunk, rng, pool, "speech")], split)
+            self.later(lambda rng, pool, chunk=chunk: _negatives(chunk.result(), rng, pool, "speech"), split)
 
     def short_texts(self, split: str, texts: list[str], group: str) -> None:
         voices = self.voices(split, len(texts))
         for text, voice in zip(texts, voices):
-            audio = self.say(text, voice)
-            if len(audio):
-                self.later(lambda rng, pool, audio=audio: [dataset.negative_clip(audio, rng, pool, group)], split)
+            speech = self.say(text, voice)
+            self.later(lambda rng, pool, speech=speech: _negatives(speech.result(), rng, pool, group), split)
 
     def positives(self, split: str, count: int, scrambled: float = 0.0) -> None:
         """``count`` keyword clips; with ``scrambled`` > 0, that many scrambled copies per clip too."""
         for index, voice in enumerate(self.voices(split, count)):
             speech = self.say(self.phrase, voice)
-            if not len(speech):
-                continue
             lead = self.pool[int(self.rng.integers(len(self.pool)))] if self.pool and self.rng.random() < 0.3 else None
             scramble = self.rng.random() < scrambled
 
             def make(rng, pool, speech=speech, lead=lead, scramble=scramble):
-                return [dataset.positive_clip(speech, rng, pool, lead=lead)] + \
-                    ([dataset.scrambled_clip(speech, rng, pool)] if scramble else [])
+                audio = speech.result()
+                if not len(audio):  # a synthesizer failed on it (reported)
+                    return []
+                return [dataset.positive_clip(audio, rng, pool, lead=lead.result() if lead is not None else None)] + \
+                    ([dataset.scrambled_clip(audio, rng, pool)] if scramble else [])
             self.later(make, split)
             if (index + 1) % max(1, count // 4) == 0:
                 self.progress(f"{split} positives: {index + 1}/{count}")
@@ -203,6 +218,11 @@ class Assembler:
     def noise(self, split: str, minutes: float, clip_s: float = 10.0) -> None:
         for _ in range(max(1, int(minutes * 60 / clip_s))):
             self.later(lambda rng, pool: [dataset.noise_clip(clip_s, rng, pool)], split)
+
+
+def _negatives(audio: np.ndarray, rng: np.random.Generator, pool, group: str) -> list[Clip]:
+    """``audio`` as a negative clip, or none when a synthesizer failed on its text (empty audio)."""
+    return [dataset.negative_clip(audio, rng, pool, group)] if len(audio) else []
 
 
 def collect(phrase: str, recipe: Recipe, engines: list[str], rng: np.random.Generator, extractor,
