@@ -34,7 +34,7 @@ NEGATIVE_SPEED = (0.75, 1.35)
 # the same for the keyword and the rest (augmentation is no cue). Measured and not adopted: the
 # keyword at -5-20 dB in 85% of clips (its misses on flite were in noise) lifted recall at <= 10 false
 # accepts/h (92.5 -> 95.0%) but lowered it at <= 1/h (80.0 -> 73.3%) on the same test audio.
-POSITIVE_NOISE = NEGATIVE_NOISE = (0.75, (0.0, 30.0))
+NOISE = (0.75, (0.0, 30.0))
 WINDOW_SIZE = HEAD_EMBEDDINGS * EMBEDDING_SIZE  # 1536 inputs to the head
 
 
@@ -102,7 +102,7 @@ def positive_clip(speech: np.ndarray, rng: np.random.Generator, pool: Sequence[n
         head = np.concatenate([lead[-int(1.5 * RATE):], np.zeros(int(rng.uniform(0.05, 0.4) * RATE), np.float32)])
     audio = np.concatenate([head, speech, np.zeros(int(0.7 * RATE), np.float32)])
     start = len(head) / RATE
-    return Clip(_noisy(audio, rng, pool, *POSITIVE_NOISE), (start, start + keyword_len / RATE), group)
+    return Clip(_noisy(audio, rng, pool, *NOISE), (start, start + keyword_len / RATE), group)
 
 
 def negative_clip(audio: np.ndarray, rng: np.random.Generator, pool: Sequence[np.ndarray], group: str) -> Clip:
@@ -117,7 +117,7 @@ def negative_clip(audio: np.ndarray, rng: np.random.Generator, pool: Sequence[np
     if rng.random() < 0.3:
         audio = augment.reverb(audio, rng)
     pad = np.zeros(int(rng.uniform(0.2, 0.8) * RATE), np.float32)
-    return Clip(_noisy(np.concatenate([pad, audio, pad]), rng, pool, *NEGATIVE_NOISE), None, group)
+    return Clip(_noisy(np.concatenate([pad, audio, pad]), rng, pool, *NOISE), None, group)
 
 
 def scrambled_clip(speech: np.ndarray, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> Clip:
