@@ -10,6 +10,7 @@ import pytest
 from wake_word_audio import peak_score
 
 from audiosift.keywords import gnuspeech, synth
+from audiosift.keywords.driver import SynthesizerProcess
 from audiosift.keywords.train import _engines
 
 SENTENCE = "the quick brown fox jumps over the lazy dog"
@@ -71,7 +72,7 @@ def test_a_driver_that_dies_is_a_typed_error_naming_why(monkeypatch, tmp_path):
     (fake / "wasm").mkdir(parents=True)
     (fake / "wasm" / "gnuspeech.js").write_text("console.error('broken build'); process.exit(3)\n")
     monkeypatch.setenv(gnuspeech.FOLDER_VARIABLE, str(fake))
-    driver = gnuspeech._Driver()
+    driver = SynthesizerProcess("GnuSpeech", gnuspeech._command)
     with pytest.raises(synth.SynthesisError, match="driver exited: .*broken build"):
         driver.ask({"text": "hello", "voice": "male", "output": str(tmp_path / "x.wav")})
     assert driver.process is None  # started afresh next time
@@ -81,4 +82,4 @@ def test_without_the_package_it_is_not_offered_and_says_how_to_install(monkeypat
     monkeypatch.setenv(gnuspeech.FOLDER_VARIABLE, str(tmp_path / "absent"))
     assert not gnuspeech.installed() and "gnuspeech" not in synth.engines_available()
     with pytest.raises(synth.SynthesisError, match="npm install --prefix .* @echogarden/gnuspeech-wasm@0.3.0"):
-        gnuspeech._Driver().ask({"text": "hello", "voice": "male", "output": str(tmp_path / "x.wav")})
+        SynthesizerProcess("GnuSpeech", gnuspeech._command).ask({"text": "hello", "voice": "male", "output": str(tmp_path / "x.wav")})

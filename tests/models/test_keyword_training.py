@@ -223,7 +223,7 @@ def test_a_damaged_folder_is_a_model_error(trained, tmp_path):
 
 def test_the_data_is_the_same_for_the_same_seed():
     """Clips are embedded on a second thread while the next is synthesized: the windows must still
-    come out the same, in the same order, for a seed (Piper's sampling and GnuSpeech included), and
+    come out the same, in the same order, for a seed (Piper's sampling, GnuSpeech and Pico included), and
     differ for another."""
     from audiosift.keywords.recipe import BUDGETS, collect
     from audiosift.models.wakeword import keyword as keyword_model
@@ -232,7 +232,7 @@ def test_the_data_is_the_same_for_the_same_seed():
 
     def windows(seed):
         synth.reseed(seed)
-        data = collect(PHRASE, BUDGETS["tiny"], ["espeak", "piper", "gnuspeech"], np.random.default_rng(seed),
+        data = collect(PHRASE, BUDGETS["tiny"], ["espeak", "piper", "gnuspeech", "pico"], np.random.default_rng(seed),
                        extractor, lambda message: None)
         return data.train.arrays(), data.counts
 

@@ -13,21 +13,17 @@ the caller vary the voice instead.
 
 from __future__ import annotations
 
-import atexit
-import json
 import os
 import re
-import selectors
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from audiosift.keywords.driver import SynthesizerProcess
 from audiosift.keywords.engines import SynthesisError
 
 PACKAGE = "@echogarden/gnuspeech-wasm"
@@ -38,7 +34,6 @@ FOLDER_VARIABLE = "AUDIOSIFT_GNUSPEECH"
 PRESETS = ("male", "female", "large_child")
 DEFAULT_PITCH = -4.0  # semitones: the package's control model's pitch_offset
 REPEATABLE = {"random_intonation": 0, "intonation_drift": 0}
-REPLY_TIMEOUT_S = 60.0  # a 10 s sentence takes ~0.1 s; a minute means the driver is stuck
 DRIVER = Path(__file__).with_name("gnuspeech_driver.mjs")
 SPEAKABLE = re.compile(r"[A-Za-z0-9]")
 RATE = 44100  # what GnuSpeech writes
@@ -90,75 +85,16 @@ def speak(text: str, preset: str, tempo: float, pitch: float, tract: float) -> t
     return samples.mean(axis=1), rate
 
 
-class _Driver:
-    """The Node.js process that runs the synthesizer; restarted if it dies or stalls."""
-
-    def __init__(self):
-        self.process: subprocess.Popen | None = None
-        self.lock = threading.Lock()
-
-    def ask(self, request: dict) -> None:
-        with self.lock:
-            if self.process is not None and self.process.poll() is not None:
-                self.close()  # ended since the last request
-            if self.process is None:
-                self.process = self._start()
-            try:
-                self.process.stdin.write(json.dumps(request) + "\n")
-                self.process.stdin.flush()
-            except BrokenPipeError:
-                pass  # it has exited: _reply says so, with what it printed
-            answer = self._reply()
-            if answer != "ok":
-                # A C++ exception inside WebAssembly leaks its memory (measured: ~6 MB each) and may
-                # leave the module's state half-changed: the next request gets a fresh driver.
-                self._stop()
-        if answer != "ok":
-            raise SynthesisError(f"GnuSpeech failed on {request['text'][:60]!r}: {answer.removeprefix('error ')}")
-
-    def _start(self) -> subprocess.Popen:
-        folder = package_dir()
-        if folder is None:
-            raise SynthesisError(f"GnuSpeech is not installed (needs node, and: npm install --prefix "
-                                 f"{Path(sys.prefix) / 'node'} {PACKAGE}@{VERSION})")
-        self.stderr = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would block the driver
-        return subprocess.Popen(["node", str(DRIVER), str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=self.stderr, text=True, bufsize=1)
-
-    def _reply(self) -> str:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.process.stdout, selectors.EVENT_READ)
-            ready = selector.select(REPLY_TIMEOUT_S)
-        line = self.process.stdout.readline().strip() if ready else ""
-        if not line:  # stalled or dead: stop it, say why, and start afresh next time
-            self.process.kill()
-            self.process.wait()
-            self.stderr.seek(0)
-            stderr = self.stderr.read().decode(errors="replace")[-300:].strip()
-            self.close()
-            raise SynthesisError(f"GnuSpeech's driver {'stalled' if not ready else 'exited'}: {stderr}")
-        return line
-
-    def _stop(self) -> None:
-        self.process.kill()
-        self.close()
-
-    def close(self) -> None:
-        """End the driver (at exit: its stdin closes, and it ends after its current request)."""
-        if self.process is not None:
-            self.process.stdin.close()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process.stdout.close()
-            self.stderr.close()
-            self.process = None
-
-
 @lru_cache(maxsize=1)
-def _driver() -> _Driver:
-    driver = _Driver()
-    atexit.register(driver.close)
-    return driver
+def _driver() -> SynthesizerProcess:
+    # A C++ exception inside WebAssembly leaks its memory (measured: ~6 MB each) and may leave the
+    # module's state half-changed: after a failure the next request gets a fresh driver.
+    return SynthesizerProcess("GnuSpeech", _command)
+
+
+def _command() -> list[str]:
+    folder = package_dir()
+    if folder is None:
+        raise SynthesisError(f"GnuSpeech is not installed (needs node, and: npm install --prefix "
+                             f"{Path(sys.prefix) / 'node'} {PACKAGE}@{VERSION})")
+    return ["node", str(DRIVER), str(folder)]

@@ -82,8 +82,8 @@ class Collected:
 class Assembler:
     """Makes the clips of one recipe and turns them into windows as they come (bounded memory).
 
-    Each synthesizer speaks on a thread of its own (espeak-ng, flite and GnuSpeech's driver are
-    programs of their own, Piper's onnxruntime releases the GIL), so they run side by side, while
+    Each synthesizer speaks on a thread of its own (espeak-ng, flite, GnuSpeech's driver and Pico's
+    worker are programs of their own, Piper's onnxruntime releases the GIL), so they run side by side, while
     another thread augments and embeds the clips as their speech arrives. This thread only draws
     the random choices and hands out the work (``say`` returns a future). The randomness stays
     repeatable: every choice is drawn here in order, each clip's augmentation from its own

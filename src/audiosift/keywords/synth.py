@@ -5,8 +5,10 @@ Synthesizers are the Debian programs ``espeak-ng`` (accents x voice variants, ra
 ``flite`` (its voices, duration stretch and pitch), and Piper's neural voices where a package ships
 them (``piper_voices``: speed and a pitch-and-formant shift make more speakers of each), and
 GnuSpeech's articulatory voices where Node.js and its package are installed (``gnuspeech``: a
-speaker drawn as a vocal tract length, pitch and tempo); each is optional, and a missing one only
-narrows the voices. Audio comes back as 16 kHz mono float32 in [-1, 1].
+speaker drawn as a vocal tract length, pitch and tempo), and SVOX Pico's two English voices where
+``py-nanotts`` is installed (``pico``: Android's former HMM synthesizer, its pitch drawn apart from
+a formant shift); each is optional, and a missing one only narrows the voices. Audio comes back as
+16 kHz mono float32 in [-1, 1].
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 from audiosift.audio.decode import resample
 from audiosift.errors import UsageError
-from audiosift.keywords import gnuspeech, piper_voices
+from audiosift.keywords import gnuspeech, pico, piper_voices
 from audiosift.keywords.engines import ENGINES, SynthesisError
 
 RATE = 16000
@@ -40,11 +42,12 @@ FLITE_SKIP = {"awb_time", "kal"}
 @dataclass(frozen=True)
 class Voice:
     """One way of speaking: ``engine`` espeak, flite, piper or gnuspeech, ``name`` (espeak
-    ``en-us+m3``, flite ``slt``, piper ``en_US-joe-medium``, gnuspeech ``female``), ``rate`` (espeak
-    words a minute; flite and piper duration stretch, 1 = normal; gnuspeech tempo, > 1 faster),
-    ``pitch`` (espeak 0-99; flite target f0 in Hz, 0 = the voice's own; piper semitones up or down,
-    the formants moving with it as in a smaller or larger speaker; gnuspeech pitch offset in
-    semitones) and ``tract`` (gnuspeech: vocal tract length, a factor of the preset's)."""
+    ``en-us+m3``, flite ``slt``, piper ``en_US-joe-medium``, gnuspeech ``female``, pico ``en-GB``),
+    ``rate`` (espeak words a minute; flite, piper and pico duration stretch, 1 = normal; gnuspeech
+    tempo, > 1 faster), ``pitch`` (espeak 0-99; flite target f0 in Hz, 0 = the voice's own; piper
+    semitones up or down, the formants moving with it as in a smaller or larger speaker; gnuspeech
+    pitch offset in semitones; pico a factor of the voice's f0, the formants kept) and ``tract``
+    (gnuspeech and pico: vocal tract length, a factor of the voice's; > 1 lowers the formants)."""
 
     engine: str
     name: str
@@ -63,6 +66,8 @@ def engines_available() -> list[str]:
         found.append("piper")
     if gnuspeech.installed():
         found.append("gnuspeech")
+    if pico.installed():
+        found.append("pico")
     return found
 
 
@@ -114,6 +119,9 @@ def random_voices(engine: str, count: int, rng: np.random.Generator, variants=No
             # Tract lengths 0.9-1.1 of the presets' 17.5 / 15 / 12.5 cm span 11-19 cm, men to children.
             voices.append(Voice("gnuspeech", str(rng.choice(gnuspeech.PRESETS)), float(rng.uniform(0.8, 1.3)),
                                 gnuspeech.DEFAULT_PITCH + float(rng.uniform(-3, 3)), float(rng.uniform(0.9, 1.1))))
+        elif engine == "pico":
+            voices.append(Voice("pico", str(rng.choice(pico.VOICES)), float(rng.uniform(0.8, 1.3)),
+                                float(rng.uniform(*pico.PITCH)), float(rng.uniform(*pico.TRACT))))
         else:
             raise UsageError(f"unknown synthesizer {engine!r}: expected one of {', '.join(ENGINES)}")
     return voices
@@ -131,6 +139,8 @@ def synthesize(text: str, voice: Voice) -> np.ndarray:
     if voice.engine == "gnuspeech":
         samples, rate = gnuspeech.speak(text, voice.name, voice.rate, voice.pitch, voice.tract)
         return trim(resample(samples, rate, RATE))
+    if voice.engine == "pico":
+        return trim(pico.speak(text, voice.name, voice.rate, voice.pitch, voice.tract))
     with tempfile.TemporaryDirectory(prefix="audiosift-tts-") as folder:
         path = Path(folder) / "speech.wav"
         if voice.engine == "espeak":
