@@ -114,3 +114,13 @@ def test_reseeding_makes_the_neural_voice_repeatable():
     first, again, other = say_twice(3), say_twice(3), say_twice(4)
     assert np.array_equal(first, again)
     assert len(first) != len(other) or not np.allclose(first, other, atol=1e-3)  # VITS really samples
+
+
+def test_every_synthesizer_registered_has_its_install_hint_and_no_other():
+    # synth.SYNTHESIZERS is the one registry; engines.ENGINES (light, for the CLI's choices) says how
+    # to install each: the two must name the same engines.
+    from audiosift.keywords.engines import ENGINES
+
+    assert list(synth.SYNTHESIZERS) == list(ENGINES)
+    with pytest.raises(UsageError, match="unknown synthesizer 'festival': expected one of espeak, flite"):
+        synth.random_voices("festival", 1, np.random.default_rng(0))

@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -61,14 +62,7 @@ class Voice:
 
 
 def engines_available() -> list[str]:
-    found = [name for name, program in (("espeak", "espeak-ng"), ("flite", "flite")) if shutil.which(program)]
-    if "espeak" in found and piper_voices.installed():  # Piper's phonemes come from espeak-ng
-        found.append("piper")
-    if gnuspeech.installed():
-        found.append("gnuspeech")
-    if pico.installed():
-        found.append("pico")
-    return found
+    return [name for name, engine in SYNTHESIZERS.items() if engine.installed()]
 
 
 @lru_cache(maxsize=1)
@@ -101,30 +95,9 @@ def flite_voices() -> tuple[str, ...]:
 def random_voices(engine: str, count: int, rng: np.random.Generator, variants=None) -> list[Voice]:
     """``count`` voices of ``engine`` drawn at random (espeak: accent x variant x rate x pitch, from
     ``variants`` if given; flite: voice x stretch x pitch; piper: voice x stretch x shift;
-    gnuspeech: preset x tract length x tempo x pitch)."""
-    voices = []
-    for _ in range(count):
-        if engine == "espeak":
-            accent = str(rng.choice(espeak_accents()))
-            variant = str(rng.choice(variants or espeak_variants()))
-            voices.append(Voice("espeak", f"{accent}+{variant}", float(rng.integers(110, 230)),
-                                float(rng.integers(20, 80))))
-        elif engine == "flite":
-            voices.append(Voice("flite", str(rng.choice(flite_voices())), float(rng.uniform(0.8, 1.35)),
-                                float(rng.choice([0, 0, rng.uniform(80, 220)]))))
-        elif engine == "piper":
-            voices.append(Voice("piper", str(rng.choice(sorted(piper_voices.installed()))),
-                                float(rng.uniform(0.8, 1.3)), float(rng.choice([0, rng.uniform(-4, 4)]))))
-        elif engine == "gnuspeech":
-            # Tract lengths 0.9-1.1 of the presets' 17.5 / 15 / 12.5 cm span 11-19 cm, men to children.
-            voices.append(Voice("gnuspeech", str(rng.choice(gnuspeech.PRESETS)), float(rng.uniform(0.8, 1.3)),
-                                gnuspeech.DEFAULT_PITCH + float(rng.uniform(-3, 3)), float(rng.uniform(0.9, 1.1))))
-        elif engine == "pico":
-            voices.append(Voice("pico", str(rng.choice(pico.VOICES)), float(rng.uniform(0.8, 1.3)),
-                                float(rng.uniform(*pico.PITCH)), float(rng.uniform(*pico.TRACT))))
-        else:
-            raise UsageError(f"unknown synthesizer {engine!r}: expected one of {', '.join(ENGINES)}")
-    return voices
+    gnuspeech: preset x tract length x tempo x pitch; pico: voice x stretch x pitch x tract length)."""
+    draw = _synthesizer(engine).draw
+    return [draw(rng, variants) for _ in range(count)]
 
 
 def reseed(seed: int) -> None:
@@ -134,29 +107,71 @@ def reseed(seed: int) -> None:
 
 def synthesize(text: str, voice: Voice) -> np.ndarray:
     """``text`` spoken by ``voice``: 16 kHz mono float32, the synthesizer's own silences trimmed."""
-    if voice.engine == "piper":
-        return trim(_piper(text, voice))
-    if voice.engine == "gnuspeech":
-        samples, rate = gnuspeech.speak(text, voice.name, voice.rate, voice.pitch, voice.tract)
-        return trim(resample(samples, rate, RATE))
-    if voice.engine == "pico":
-        return trim(pico.speak(text, voice.name, voice.rate, voice.pitch, voice.tract))
+    return trim(_synthesizer(voice.engine).speak(text, voice))
+
+
+def _synthesizer(engine: str) -> Synthesizer:
+    if engine not in SYNTHESIZERS:
+        raise UsageError(f"unknown synthesizer {engine!r}: expected one of {', '.join(ENGINES)}")
+    return SYNTHESIZERS[engine]
+
+
+def _draw_espeak(rng: np.random.Generator, variants) -> Voice:
+    accent = str(rng.choice(espeak_accents()))
+    variant = str(rng.choice(variants or espeak_variants()))
+    return Voice("espeak", f"{accent}+{variant}", float(rng.integers(110, 230)), float(rng.integers(20, 80)))
+
+
+def _speak_espeak(text: str, voice: Voice) -> np.ndarray:
+    # "--": a text starting with "-" ("-Mozilla") would be read as an option: exit 0, no file.
+    return _program_speech(lambda path: ["espeak-ng", "-v", voice.name, "-s", str(int(voice.rate)),
+                                         "-p", str(int(voice.pitch)), "-w", path, "--", text], text)
+
+
+def _draw_flite(rng: np.random.Generator, variants) -> Voice:
+    return Voice("flite", str(rng.choice(flite_voices())), float(rng.uniform(0.8, 1.35)),
+                 float(rng.choice([0, 0, rng.uniform(80, 220)])))
+
+
+def _speak_flite(text: str, voice: Voice) -> np.ndarray:
+    def command(path: str) -> list[str]:
+        pitch = ["--setf", f"int_f0_target_mean={voice.pitch:.0f}"] if voice.pitch else []
+        return ["flite", "-voice", voice.name, "--setf", f"duration_stretch={voice.rate:.3f}", *pitch,
+                "-t", text, "-o", path]
+    return _program_speech(command, text)
+
+
+def _program_speech(command: Callable[[str], list[str]], text: str) -> np.ndarray:
+    """What a synthesizer program writes to the WAV path given to ``command``, mono at 16 kHz."""
     with tempfile.TemporaryDirectory(prefix="audiosift-tts-") as folder:
         path = Path(folder) / "speech.wav"
-        if voice.engine == "espeak":
-            # "--": a text starting with "-" ("-Mozilla") would be read as an option: exit 0, no file.
-            command = ["espeak-ng", "-v", voice.name, "-s", str(int(voice.rate)), "-p", str(int(voice.pitch)),
-                       "-w", str(path), "--", text]
-        elif voice.engine == "flite":
-            command = ["flite", "-voice", voice.name, "--setf", f"duration_stretch={voice.rate:.3f}"]
-            if voice.pitch:
-                command += ["--setf", f"int_f0_target_mean={voice.pitch:.0f}"]
-            command += ["-t", text, "-o", str(path)]
-        else:
-            raise UsageError(f"unknown synthesizer {voice.engine!r}: expected one of {', '.join(ENGINES)}")
-        samples, rate = _read_written(command, path, text)
-    samples = samples.mean(axis=1)
-    return trim(resample(samples.astype(np.float32, copy=False), rate, RATE))
+        samples, rate = _read_written(command(str(path)), path, text)
+    return resample(samples.mean(axis=1).astype(np.float32, copy=False), rate, RATE)
+
+
+def _draw_piper(rng: np.random.Generator, variants) -> Voice:
+    return Voice("piper", str(rng.choice(sorted(piper_voices.installed()))), float(rng.uniform(0.8, 1.3)),
+                 float(rng.choice([0, rng.uniform(-4, 4)])))
+
+
+def _draw_gnuspeech(rng: np.random.Generator, variants) -> Voice:
+    # Tract lengths 0.9-1.1 of the presets' 17.5 / 15 / 12.5 cm span 11-19 cm, men to children.
+    return Voice("gnuspeech", str(rng.choice(gnuspeech.PRESETS)), float(rng.uniform(0.8, 1.3)),
+                 gnuspeech.DEFAULT_PITCH + float(rng.uniform(-3, 3)), float(rng.uniform(0.9, 1.1)))
+
+
+def _speak_gnuspeech(text: str, voice: Voice) -> np.ndarray:
+    samples, rate = gnuspeech.speak(text, voice.name, voice.rate, voice.pitch, voice.tract)
+    return resample(samples, rate, RATE)
+
+
+def _draw_pico(rng: np.random.Generator, variants) -> Voice:
+    return Voice("pico", str(rng.choice(pico.VOICES)), float(rng.uniform(0.8, 1.3)), float(rng.uniform(*pico.PITCH)),
+                 float(rng.uniform(*pico.TRACT)))
+
+
+def _speak_pico(text: str, voice: Voice) -> np.ndarray:
+    return pico.speak(text, voice.name, voice.rate, voice.pitch, voice.tract)
 
 
 def _read_written(command: list[str], path: Path, text: str) -> tuple[np.ndarray, int]:
@@ -273,3 +288,26 @@ def check_phrase(phrase: str) -> str:
         raise UsageError(f"the keyword must be 1-60 characters of English words (letters, spaces, - or '), "
                          f"got {phrase!r}")
     return cleaned
+
+
+@dataclass(frozen=True)
+class Synthesizer:
+    """One engine train-keyword speaks with: whether it is installed, how a random voice of it is
+    drawn (``variants``: espeak-ng's allowed voice variants, ignored by the others) and how it
+    speaks (16 kHz mono float32; :func:`synthesize` trims it)."""
+
+    installed: Callable[[], bool]
+    draw: Callable[[np.random.Generator, object], Voice]
+    speak: Callable[[str, Voice], np.ndarray]
+
+
+# Every synthesizer, in the order training takes turns between them (engines.ENGINES says how to
+# install each). Piper's phonemes come from espeak-ng, so it needs both.
+SYNTHESIZERS = {
+    "espeak": Synthesizer(lambda: shutil.which("espeak-ng") is not None, _draw_espeak, _speak_espeak),
+    "flite": Synthesizer(lambda: shutil.which("flite") is not None, _draw_flite, _speak_flite),
+    "piper": Synthesizer(lambda: shutil.which("espeak-ng") is not None and bool(piper_voices.installed()),
+                         _draw_piper, _piper),
+    "gnuspeech": Synthesizer(gnuspeech.installed, _draw_gnuspeech, _speak_gnuspeech),
+    "pico": Synthesizer(pico.installed, _draw_pico, _speak_pico),
+}
