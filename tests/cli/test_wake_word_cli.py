@@ -74,6 +74,15 @@ def test_classify_on_a_wake_word_model_reports_detections_with_times(recording, 
     assert "hey jarvis" in out.read_text() and "alexa" in out.read_text()
 
 
+def test_classify_says_when_a_file_holds_no_wake_word(recording, capsys, tmp_path):
+    path, _, _ = recording
+    quiet = tmp_path / "sentence.wav"
+    sf.write(quiet, phrase("turn on the lights", tmp_path), RATE)
+    code, records, err = run(capsys, "classify", "-m", "wake-word", "--labels", "alexa", "-f", "jsonl", quiet, path)
+    assert code == 0 and [r["predictions"][0]["label"] for r in records] == ["alexa"]  # the other file's
+    assert f"{quiet}: none of alexa detected" in err and str(path) not in err
+
+
 def test_listen_thresholds_per_label_and_frame_scores(recording, capsys, tmp_path):
     path, _, _ = recording
     frames_file = tmp_path / "frames.jsonl"

@@ -264,6 +264,7 @@ def test_a_text_a_synthesizer_fails_on_is_reported_and_left_out(monkeypatch):
     data = collect(PHRASE, BUDGETS["tiny"], ["espeak"], np.random.default_rng(3), extractor, messages.append)
     skipped = [m for m in messages if m.startswith("skipped a clip: espeak-ng failed on")]
     assert 1 <= len(skipped) <= MAX_SYNTHESIS_FAILURES and (data.train.arrays()[1] == 1).sum() > 0
+    assert data.counts["skipped_texts"] == len(skipped)  # what the manifest's clip counts keep
 
     monkeypatch.setattr(synth, "synthesize", lambda text, voice: (_ for _ in ()).throw(synth.SynthesisError("broken")))
     with pytest.raises(synth.SynthesisError, match=f"{MAX_SYNTHESIS_FAILURES + 1} texts failed to synthesize"):

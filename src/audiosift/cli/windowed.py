@@ -208,8 +208,13 @@ def _file_records(args, path: Path, classifier, windows, labels, template) -> It
         elif is_detector(classifier):  # wake words: the detections, with their times
             from audiosift.inference.detector import detect_in_recording
 
-            yield from detect_in_recording(classifier, path, labels=labels, threshold=getattr(args, "threshold", None),
-                                           progress=progress)
+            found = 0
+            for event in detect_in_recording(classifier, path, labels=labels, threshold=getattr(args, "threshold", None),
+                                             progress=progress):
+                found += 1
+                yield event
+            if not found:  # an empty output alone looks like a failure
+                warn(f"{path}: none of {', '.join(labels or classifier.labels)} detected")
         elif windows is None:
             yield from _speech_only_records(args, path, classifier, progress)
         else:

@@ -239,7 +239,8 @@ def collect(phrase: str, recipe: Recipe, engines: list[str], rng: np.random.Gene
         build.finish()
     finally:
         build.close()
-    return Collected(build.train, build.heldout, build.counts)
+    # The texts left out for synthesis failures, beside the clips made (the manifest keeps both).
+    return Collected(build.train, build.heldout, {**build.counts, "skipped_texts": build.failures})
 
 
 def _assemble(build: Assembler, phrase: str, recipe: Recipe, rng: np.random.Generator, examples, negatives) -> None:
