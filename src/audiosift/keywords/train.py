@@ -125,7 +125,11 @@ def fit_heads(x: np.ndarray, y: np.ndarray, groups: np.ndarray, recipe, seed: in
     del as_float
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     weights = np.asarray([GROUP_WEIGHT.get(g, 1.0) for g in groups[neg]])
-    batches = (pos, neg, weights / weights.sum())  # what every head draws its batches from
+    # What every head draws its batches from: the negatives' cumulative sampling probability, made
+    # once (rng.choice(p=...) made it again at every draw: 1.6 ms of a 25 ms step, same draws).
+    cdf = np.cumsum(weights / weights.sum())
+    cdf /= cdf[-1]
+    batches = (pos, neg, cdf)
     # One seed per head spawned from ``seed`` (so seeds 1 and 2 share no head); the models are
     # built here, one after another, as building draws from torch's global generator.
     seeds = [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(seed).spawn(recipe.heads)]
@@ -140,18 +144,18 @@ def fit_heads(x: np.ndarray, y: np.ndarray, groups: np.ndarray, recipe, seed: in
 def fit_head(x: np.ndarray, y: np.ndarray, batches: tuple, recipe, index: int, model,
              rng: np.random.Generator, mean: np.ndarray, std: np.ndarray, progress: Progress):
     """Train head ``index`` (a :class:`~audiosift.keywords.torch_mlp.DropoutMlp`, batches drawn by
-    ``rng`` from ``batches``: positive rows, negative rows and each negative's sampling
+    ``rng`` from ``batches``: positive rows, negative rows and the negatives' cumulative sampling
     probability); returns a numpy :class:`MlpHead` with the input standardisation folded into its first layer."""
     import torch
 
-    pos, neg, neg_p = batches
+    pos, neg, neg_cdf = batches
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=WEIGHT_DECAY)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=recipe.steps)
     hard = None
     for step in range(recipe.steps):
         if step == recipe.steps // 2:
             hard = _hardest(model, x, neg, mean, std)
-        batch = np.concatenate([rng.choice(pos, POSITIVES_PER_BATCH), _negative_batch(rng, neg, neg_p, hard)])
+        batch = np.concatenate([rng.choice(pos, POSITIVES_PER_BATCH), _negative_batch(rng, neg, neg_cdf, hard)])
         inputs = torch.from_numpy((x[batch].astype(np.float32) - mean) / std)
         inputs = inputs + INPUT_NOISE * model.noise(inputs)
         targets = torch.from_numpy((y[batch] == 1).astype(np.float32))
@@ -179,11 +183,17 @@ def _single_threaded(function, *args):
         torch.set_num_threads(before)
 
 
-def _negative_batch(rng, neg, neg_p, hard):
+def _negative_batch(rng, neg, neg_cdf, hard):
     if hard is None or len(hard) == 0:
-        return rng.choice(neg, NEGATIVES_PER_BATCH, p=neg_p)
+        return _weighted(rng, neg, neg_cdf, NEGATIVES_PER_BATCH)
     count = int(NEGATIVES_PER_BATCH * HARD_SHARE)
-    return np.concatenate([rng.choice(hard, count), rng.choice(neg, NEGATIVES_PER_BATCH - count, p=neg_p)])
+    return np.concatenate([rng.choice(hard, count), _weighted(rng, neg, neg_cdf, NEGATIVES_PER_BATCH - count)])
+
+
+def _weighted(rng, items, cdf, count: int) -> np.ndarray:
+    """``rng.choice(items, count, p=p)`` from p's normalised cumulative sum ``cdf``: the same
+    draws numpy makes (it searches its own cdf for uniform numbers), without rebuilding it."""
+    return items[cdf.searchsorted(rng.random(count), side="right")]
 
 
 def _hardest(model, x, neg, mean, std) -> np.ndarray:
