@@ -89,7 +89,11 @@ def test_scores_match_pipeline_single_and_batched(zs, pipe, clips_48k, template)
     np.testing.assert_allclose(batched, expected, atol=ATOL)
     public = zs(clips_48k, candidate_labels=LABELS, hypothesis_template=template, sampling_rate=RATE)
     for row, predictions in zip(expected, public):
-        assert [p["label"] for p in predictions] == [LABELS[i] for i in np.argsort(-row, kind="stable")]
+        # Ranked by score: labels the reference scores equal (the tiny tokenizer may read two label
+        # words as the same unknown token) may come in either order, any others may not.
+        ranked = [row[LABELS.index(p["label"])] for p in predictions]
+        assert sorted(p["label"] for p in predictions) == sorted(LABELS)
+        assert all(earlier >= later - ATOL for earlier, later in zip(ranked, ranked[1:])), (predictions, row)
         np.testing.assert_allclose(as_row(predictions, LABELS), row, atol=ATOL)
 
 
