@@ -52,7 +52,7 @@ BUDGETS = {
     # standard: running speech is where false accepts come from, and 50 min of it was too little
     # (measured on cached windows: 100 min with 1600 positives beat 50 min with 2400 at the same cost;
     # 180 min beat 100; 3200 positives did not beat 1600). 200 min: with Pico's fast voices it fits in
-    # ~8.5 minutes of training (measured on "hey jarvis" seed 2 at <= 1 false accept/h on held-out
+    # 8.6-9.8 minutes of training (measured on "hey jarvis" seed 2 at <= 1 false accept/h on held-out
     # flite: 87.5% with 150 min, 95.8% with 200).
     # 20 min of held-out speech: the threshold rests on its highest-scoring false accepts.
     "standard": Recipe("standard", 1600, 150, 200.0, 20.0, 300, 400, 10.0, 4000, (256, 128), heads=4),
