@@ -10,6 +10,7 @@ import pytest
 from wake_word_audio import peak_score
 
 from audiosift.keywords import pico, synth
+from audiosift.errors import UsageError
 from audiosift.keywords.train import _engines
 
 SENTENCE = "the quick brown fox jumps over the lazy dog"
@@ -94,3 +95,14 @@ def test_a_failure_in_the_worker_is_a_typed_error_and_the_next_clip_gets_a_fresh
         worker.ask({"text": "hello", "voice": "xx-XX", "speed": 1.0, "pitch": 1.0, "output": str(tmp_path / "x.wav")})
     assert worker.process is None
     assert len(_say("hello there")) > 4000
+
+
+def test_without_py_nanotts_it_is_not_offered_and_says_how_to_install(monkeypatch):
+    absent = synth.Synthesizer(lambda: False, synth._draw_pico, synth._speak_pico)
+    monkeypatch.setitem(synth.SYNTHESIZERS, "pico", absent)  # as the registry sees a venv without it
+    assert "pico" not in synth.engines_available()
+    with pytest.raises(UsageError, match=r"not installed: pico \(pip install 'audiosift\[keyword-voices\]'"):
+        _engines(["pico"])
+    monkeypatch.setattr(pico, "installed", lambda: False)
+    with pytest.raises(synth.SynthesisError, match="SVOX Pico is not installed: pip install"):
+        pico._command()

@@ -14,6 +14,9 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
 
 from audiosift.keywords.engines import SynthesisError
 
@@ -30,6 +33,21 @@ class SynthesizerProcess:
         self.process: subprocess.Popen | None = None
         self.lock = threading.Lock()
         atexit.register(self.close)
+
+    def speak(self, request: dict) -> tuple[np.ndarray, int]:
+        """``request`` (its ``text`` and voice settings) spoken into a WAV file of a temporary folder,
+        read back: ``(mono float32 samples, rate)``."""
+        import soundfile
+
+        with tempfile.TemporaryDirectory(prefix=f"audiosift-{self.name.lower()}-") as folder:
+            request = {**request, "output": str(Path(folder) / "speech.wav")}
+            self.ask(request)
+            try:
+                samples, rate = soundfile.read(request["output"], dtype="float32", always_2d=True)
+            except (OSError, RuntimeError) as error:  # soundfile's LibsndfileError is a RuntimeError
+                raise SynthesisError(f"{self.name} wrote no readable audio for {request['text'][:60]!r} "
+                                     f"({error})") from error
+        return samples.mean(axis=1), rate
 
     def ask(self, request: dict) -> None:
         with self.lock:

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,20 +68,11 @@ def tract_length(preset: str) -> float:
 def speak(text: str, preset: str, tempo: float, pitch: float, tract: float) -> tuple[np.ndarray, int]:
     """``text`` read by ``preset`` with its vocal tract ``tract`` times as long, at ``tempo`` (> 1 is
     faster) and ``pitch`` (the control model's pitch offset, semitones): ``(samples, rate)``."""
-    import soundfile
-
     if not SPEAKABLE.search(text):  # GnuSpeech throws on punctuation alone (",", "--", "?")
         return np.zeros(0, np.float32), RATE
     request = {"text": text, "voice": preset, "settings": {"tempo": tempo, "pitch_offset": pitch, **REPEATABLE},
                "voice_settings": {"vocal_tract_length": round(tract_length(preset) * tract, 3)}}
-    with tempfile.TemporaryDirectory(prefix="audiosift-gnuspeech-") as folder:
-        request["output"] = str(Path(folder) / "speech.wav")
-        _driver().ask(request)
-        try:
-            samples, rate = soundfile.read(request["output"], dtype="float32", always_2d=True)
-        except (OSError, RuntimeError) as error:
-            raise SynthesisError(f"GnuSpeech wrote no readable audio for {text[:60]!r} ({error})") from error
-    return samples.mean(axis=1), rate
+    return _driver().speak(request)
 
 
 @lru_cache(maxsize=1)

@@ -24,9 +24,7 @@ import importlib.util
 import json
 import re
 import sys
-import tempfile
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -54,8 +52,6 @@ def installed() -> bool:
 def speak(text: str, voice: str, stretch: float, pitch: float, tract: float) -> np.ndarray:
     """``text`` read by Pico's ``voice``, ``stretch`` times as long as its own pace, its f0 ``pitch``
     times the voice's and its vocal tract ``tract`` times as long: float32 at 16 kHz."""
-    import soundfile
-
     if voice not in VOICES:
         raise SynthesisError(f"no Pico voice {voice!r} (expected one of {', '.join(VOICES)})")
     text = MARKUP.sub(" ", text)
@@ -66,13 +62,7 @@ def speak(text: str, voice: str, stretch: float, pitch: float, tract: float) -> 
     factor = 1.0 / tract
     request = {"text": text, "voice": voice, "speed": 1.0 / (stretch * factor),
                "pitch": float(np.clip(pitch / factor, *PICO_PITCH))}
-    with tempfile.TemporaryDirectory(prefix="audiosift-pico-") as folder:
-        request["output"] = str(Path(folder) / "speech.wav")
-        _worker().ask(request)
-        try:
-            audio, _ = soundfile.read(request["output"], dtype="float32")
-        except (OSError, RuntimeError) as error:
-            raise SynthesisError(f"Pico wrote no readable audio for {text[:60]!r} ({error})") from error
+    audio, _ = _worker().speak(request)
     return resample(audio, RATE * factor, RATE) if len(audio) else audio
 
 

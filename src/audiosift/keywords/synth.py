@@ -42,7 +42,7 @@ FLITE_SKIP = {"awb_time", "kal"}
 
 @dataclass(frozen=True)
 class Voice:
-    """One way of speaking: ``engine`` espeak, flite, piper or gnuspeech, ``name`` (espeak
+    """One way of speaking: ``engine`` espeak, flite, piper, gnuspeech or pico, ``name`` (espeak
     ``en-us+m3``, flite ``slt``, piper ``en_US-joe-medium``, gnuspeech ``female``, pico ``en-GB``),
     ``rate`` (espeak words a minute; flite, piper and pico duration stretch, 1 = normal; gnuspeech
     tempo, > 1 faster), ``pitch`` (espeak 0-99; flite target f0 in Hz, 0 = the voice's own; piper
