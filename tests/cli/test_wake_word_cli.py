@@ -83,6 +83,15 @@ def test_classify_says_when_a_file_holds_no_wake_word(recording, capsys, tmp_pat
     assert f"{quiet}: none of alexa detected" in err and str(path) not in err
 
 
+@pytest.mark.parametrize("command", ["listen", "classify"])
+def test_window_options_on_a_wake_word_model_are_an_error_not_ignored(recording, capsys, command):
+    path, _, _ = recording
+    where = ["--input", path] if command == "listen" else [path]
+    code, records, err = run(capsys, command, "-m", "wake-word", "--window", "2", "--hop", "0.5", *where)
+    assert code == 2 and not records
+    assert "--window and --hop do not apply to 'wake-word'" in err and "Traceback" not in err
+
+
 def test_listen_thresholds_per_label_and_frame_scores(recording, capsys, tmp_path):
     path, _, _ = recording
     frames_file = tmp_path / "frames.jsonl"

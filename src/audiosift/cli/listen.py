@@ -18,7 +18,7 @@ from pathlib import Path
 from audiosift.cli.common import (add_label_arguments, add_model_arguments, check_device, check_output_file,
                                   cli_wording, load_from_args, read_labels, templates_from_args,
                                   warn_single_label)
-from audiosift.cli.windowed import non_negative_seconds, seconds
+from audiosift.cli.windowed import non_negative_seconds, reject_window_options, seconds
 from audiosift.errors import AudiosiftError, OutputError, UsageError
 from audiosift.inference.events import EVENT_FORMATS, EventWriter
 
@@ -166,6 +166,7 @@ def make_detector(classifier, args, labels):
     if args.frame_scores and not is_detector(classifier):
         raise UsageError(f"--frame-scores needs a wake-word model (it scores every frame as it streams); "
                          f"{args.model!r} scores windows: use --format jsonl for its detections with scores")
+    reject_window_options(args, classifier)
     window_options = {} if is_detector(classifier) else {
         "window_s": args.window, "hop_s": args.hop, "hypothesis_template": templates_from_args(args)}
     return live_detector(classifier, labels=labels, threshold=thresholds_for(args.threshold, labels or classifier.labels),

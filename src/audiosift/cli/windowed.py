@@ -122,6 +122,7 @@ def run_windowed(args, files: list[Path], classifier=None, candidate_labels=None
                          f"labels (audiosift zero-shot --labels ...)")
     speech_only = args.speech_only if args.speech_only is not None else args.model in SPEECH_ONLY_PRESETS
     windows = None
+    reject_window_options(args, classifier)
     if classifier is not None and not speech_only and not is_detector(classifier):
         windows = _checked_window_options(args, classifier)
     rate = 16000 if classifier is None else classifier.sampling_rate
@@ -221,6 +222,15 @@ def _file_records(args, path: Path, classifier, windows, labels, template) -> It
             yield from _window_records(args, path, classifier, windows, labels, template, progress)
     finally:
         progress.close()
+
+
+def reject_window_options(args, classifier) -> None:
+    """--window/--hop on a wake-word model: an error, as they would be ignored (it scores every
+    frame of its own front end as it streams)."""
+    given = [flag for flag, value in (("--window", args.window), ("--hop", args.hop)) if value is not None]
+    if given and classifier is not None and is_detector(classifier):
+        raise UsageError(f"{' and '.join(given)} do not apply to {args.model!r}: a wake-word model scores "
+                         f"every frame as it streams, at its own frame rate (leave them out)")
 
 
 def _checked_window_options(args, classifier):
