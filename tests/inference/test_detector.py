@@ -123,7 +123,7 @@ def test_bad_arguments_are_usage_errors(oww):
         WakeWordDetector(oww, labels=["hey siri"])
     with pytest.raises(UsageError, match=r"\[0, 1\]"):
         WakeWordDetector(oww, threshold=1.5)
-    with pytest.raises(UsageError, match="does not watch"):
+    with pytest.raises(UsageError, match="cannot fire"):
         WakeWordDetector(oww, labels=["alexa"], threshold={"ok nabu": 0.3})
     with pytest.raises(UsageError, match="streaming frame model"):
         WakeWordDetector(object())

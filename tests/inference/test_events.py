@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 
+import numpy as np
 import pytest
 
-from audiosift.inference.events import Event, EventWriter, merge_windows, window_events
+from audiosift.errors import UsageError
+from audiosift.inference.events import Event, EventWriter, merge_windows, per_label_thresholds, window_events
 
 
 def window(start, end, *scored):
@@ -111,3 +113,19 @@ def test_raven_selection_table_spec():
 def test_unknown_event_format_is_refused():
     with pytest.raises(ValueError, match="events-csv"):
         EventWriter(io.StringIO(), "srt")
+
+
+def test_per_label_thresholds_one_rule_for_every_detector():
+    declared = {"alexa": 0.9}.get
+    labels = ["alexa", "hey jarvis"]
+    assert per_label_thresholds(None, labels, lambda label: declared(label, 0.5)) == [0.9, 0.5]
+    assert per_label_thresholds(0.3, labels, lambda label: declared(label, 0.5)) == [0.3, 0.3]
+    assert per_label_thresholds({"hey jarvis": 0.2}, labels, lambda label: declared(label, 0.5)) == [0.9, 0.2]
+    with pytest.raises(UsageError, match="cannot fire: ok nabu"):
+        per_label_thresholds({"ok nabu": 0.2}, labels, lambda label: 0.5)
+    with pytest.raises(UsageError, match="no threshold declared for 'alexa'"):
+        per_label_thresholds(None, labels, lambda label: None)
+    assert per_label_thresholds(np.float32(0.25), labels, lambda label: 0.5) == [0.25, 0.25]
+    for bad in (1.5, -0.1, True, "0.5"):
+        with pytest.raises(UsageError, match=r"number in \[0, 1\]"):
+            per_label_thresholds(bad, labels, lambda label: 0.5)

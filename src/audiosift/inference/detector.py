@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audiosift.errors import UsageError
-from audiosift.inference.events import Event
+from audiosift.inference.events import Event, per_label_thresholds
 from audiosift.models.base import FrameStreamBackend
 
 DEFAULT_REFRACTORY_S = 1.0  # a second wake word within a second of the first is the same utterance
@@ -45,28 +45,6 @@ def frame_backend(model) -> FrameStreamBackend:
     return backend
 
 
-def _thresholds(backend: FrameStreamBackend, labels: list[str], threshold) -> np.ndarray:
-    """One threshold per watched label: the caller's number or {label: number}, else the backend's
-    per-label ``thresholds`` (microWakeWord's cutoffs), else its ``default_threshold``."""
-    per_label = dict(backend.thresholds or {})
-    if isinstance(threshold, dict):
-        unknown = sorted(set(threshold) - set(labels))
-        if unknown:
-            raise UsageError(f"thresholds given for labels the detector does not watch: {', '.join(unknown)}")
-        per_label.update(threshold)
-    elif threshold is not None:
-        per_label = {label: threshold for label in labels}
-    values = []
-    for label in labels:
-        value = per_label.get(label, backend.default_threshold)
-        if value is None:
-            raise UsageError(f"{backend.model_id!r} declares no threshold for {label!r}: pass threshold=")
-        if not 0.0 <= float(value) <= 1.0:
-            raise UsageError(f"a threshold must lie in [0, 1], got {value!r} for {label!r}")
-        values.append(float(value))
-    return np.asarray(values)
-
-
 class WakeWordDetector:
     """``detector(chunk) -> [Event]`` over a stream; ``flush()`` at its end; ``reset()`` for a new one.
 
@@ -87,7 +65,10 @@ class WakeWordDetector:
         if refractory_s < 0:
             raise UsageError(f"refractory_s must be >= 0, got {refractory_s!r}")
         self.columns = np.asarray([known.index(label) for label in self.labels])
-        self.thresholds = _thresholds(self.backend, self.labels, threshold)
+        # Unnamed labels: the backend's per-label thresholds (microWakeWord's cutoffs), else its default.
+        declared = dict(self.backend.thresholds or {})
+        self.thresholds = np.asarray(per_label_thresholds(
+            threshold, self.labels, lambda label: declared.get(label, self.backend.default_threshold)))
         self.refractory_s = float(refractory_s)
         self.return_scores = return_scores
         self._stream = self.backend.new_stream()

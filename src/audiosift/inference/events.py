@@ -20,8 +20,9 @@ Audacity label tracks describe one sound file each.
 from __future__ import annotations
 
 import csv
+import numbers
 from pathlib import Path
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import IO
 
@@ -32,6 +33,26 @@ PER_FILE_FORMATS = ("audacity", "raven")  # one sound file per output file
 EVENTS_CSV_FIELDS = ["path", "start", "end", "label", "score"]
 RAVEN_FIELDS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)",
                 "High Freq (Hz)", "Annotation", "Score", "Begin File", "File Offset (s)"]
+
+
+def per_label_thresholds(threshold, labels: list[str], default: Callable[[str], float | None]) -> list[float]:
+    """One threshold per label that may fire, for every detector: ``threshold`` is None (each
+    label's ``default``), one number for all, or ``{label: number}`` (labels left out: ``default``).
+    Naming a label that cannot fire is an error, not a threshold silently unused."""
+    given, for_all = (dict(threshold), None) if isinstance(threshold, Mapping) else ({}, threshold)
+    unknown = sorted(set(given) - set(labels), key=str)
+    if unknown:
+        raise UsageError(f"thresholds given for labels that cannot fire: {', '.join(map(str, unknown))} "
+                         f"(the labels: {', '.join(labels[:40])})")
+    values = []
+    for label in labels:
+        value = given[label] if label in given else for_all if for_all is not None else default(label)
+        if value is None:
+            raise UsageError(f"no threshold declared for {label!r}: pass threshold=")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+            raise UsageError(f"a threshold must be a number in [0, 1], got {value!r} for {label!r}")
+        values.append(float(value))
+    return values
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import numpy as np
 from audiosift.errors import UsageError
 
 from audiosift.audio.decode import resample_stream, to_channels_first, to_mono
-from audiosift.inference.events import Event
+from audiosift.inference.events import Event, per_label_thresholds
 from audiosift.inference.vad import FrameVad, frames_for
 from audiosift.inference.windows import WindowCutter, WindowScorer, window_options
 from audiosift.models.silero import FRAME_SAMPLES, SAMPLING_RATE as VAD_RATE
@@ -81,7 +81,8 @@ class StreamingClassifier:
         # The labels that may fire: a fixed model's subset (its own scores), or zero-shot candidates.
         self._scorer = WindowScorer(classifier, classifier.label_set(options.labels, options.hypothesis_template), 1)
         self._allowed = list(range(len(self._scorer.labels)))
-        self._thresholds = _per_label(options.threshold, self._scorer.labels)
+        self._thresholds = per_label_thresholds(options.threshold, self._scorer.labels,
+                                                lambda label: StreamingOptions.threshold)
         self._window, self._hop = round(self.window_s * self.rate), round(self.hop_s * self.rate)
         self._min_speech_frames = frames_for(options.min_speech_s)
         self._vad = FrameVad() if options.vad else None
@@ -176,18 +177,6 @@ class StreamingClassifier:
                 continue  # the same utterance, still being heard
             events.append(Event(self._scorer.labels[position], round(start_s, 6), round(end_s, 6), score))
         return events
-
-
-def _per_label(threshold, labels) -> list[float]:
-    """One threshold per label: a number for all, or {label: number} (labels left out: 0.5, the default)."""
-    if not isinstance(threshold, Mapping):
-        return [float(threshold)] * len(labels)
-    unknown = sorted(set(threshold) - set(labels))
-    if unknown:
-        raise UsageError(f"thresholds given for labels that cannot fire: {', '.join(map(str, unknown))} "
-                         f"(the labels: {', '.join(labels[:40])})")
-    default = StreamingOptions.threshold
-    return [float(threshold.get(label, default)) for label in labels]
 
 
 def _as_mono(chunk) -> np.ndarray:
