@@ -57,7 +57,7 @@ def test_manifest_says_what_was_trained(trained):
     assert 0.0 < manifest["threshold"] < 1.0
     assert manifest["recipe"]["engines"] == ["espeak"] and manifest["recipe"]["name"] == "tiny"
     assert manifest["head"] == {"type": "mean of mlps", "count": 2, "sizes": [1536, 32, 1]}
-    assert manifest["smoothing_frames"] == 5
+    assert manifest["smoothing_frames"] == 3
     held = manifest["heldout"]
     assert held["occurrences"] == 10 and 0 <= held["found"] <= 10 and held["hours"] > 0
     assert manifest["recipe"]["clips"]["train_positive"] == 30
@@ -67,7 +67,7 @@ def test_manifest_says_what_was_trained(trained):
 
 
 def test_detector_scores_are_those_training_chose_the_threshold_on(trained):
-    """The stream's score (the heads' mean over the last 5 frames) equals what training's held-out
+    """The stream's score (the heads' mean over the last ``smoothing_frames``) equals what training's held-out
     scoring computes from the clip's windows: the threshold was chosen on the detector's own scores."""
     from audiosift.models.wakeword import keyword as keyword_model
 
@@ -77,7 +77,9 @@ def test_detector_scores_are_those_training_chose_the_threshold_on(trained):
     extractor = keyword_model.window_extractor("tflite")
     with np.load(trained[0] / "head.npz") as arrays:
         head = keyword_model.MeanHead.from_arrays(dict(arrays), 2, trained[0] / "head.npz")
-    expected = keyword_model.clip_scores(head, extractor.frame_scores(audio), 5, extractor.initial_history())
+    frames = backend.smoothing_frames
+    assert frames == 3
+    expected = keyword_model.clip_scores(head, extractor.frame_scores(audio), frames, extractor.initial_history())
     expected[: backend.startup_frames] = 0.0
     streamed = backend.frame_scores(audio)[:, 0]
     np.testing.assert_allclose(streamed, expected, atol=1e-6)
@@ -161,7 +163,8 @@ def test_frame_labels_follow_the_phrase():
     # keyword from 1.0 s to 1.8 s; frames end at 0.08, 0.16, ...
     labels = dataset.frame_labels(40, (1.0, 1.8))
     ends = (np.arange(40) + 1) * 0.08
-    assert (labels[(ends >= 1.8) & (ends <= 2.2)] == 1).all()
+    assert (labels[(ends >= 1.8) & (ends <= 1.8 + dataset.POSITIVE_AFTER_S)] == 1).all()
+    assert (labels[ends > 1.8 + dataset.POSITIVE_AFTER_S + 0.08] != 1).all()
     assert (labels[(ends < 1.5) & (np.arange(40) >= 5)] == 0).all()
     assert (labels[(ends > 1.5) & (ends < 1.8)] == -1).all() and (labels[:5] == -1).all()
     assert (labels[ends > 1.0 + dataset.CONTEXT_S] == 0).all()
